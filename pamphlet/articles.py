@@ -1,0 +1,175 @@
+"""Stage 2: read each article (Markdown with YAML front matter) into an `Article`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup
+
+from .errors import PamphletError, Problem, Problems
+from .markup import inline_text, render_inline, render_markdown
+from .model import Article, ArticleRef, Issue, Placement, parse_place
+from .schema import Field, check_mapping
+from .yamlfile import Mapping, parse_yaml, read_text
+
+FRONT_MATTER_KEYS = {
+    "title": Field("text", True, "the headline"),
+    "kicker": Field("text", help="a small label above the headline"),
+    "standfirst": Field("text", help="the intro between headline and body"),
+    "byline": Field("text", help="e.g. By Sam Okafor"),
+    "image": Field("text", help="a picture file, relative to the article"),
+    "caption": Field("text"),
+    "alt": Field("text", help="a description of the picture for screen readers"),
+    "credit": Field("text", help="who took the picture"),
+    "pullquote": Field("text"),
+    "place": Field("text", help="front, page N, centre, back or box"),
+    "section": Field("text"),
+    "teaser": Field("bool-or-text"),
+    "box": Field("bool"),
+}
+
+FURNITURE = ("kicker", "title", "standfirst", "byline", "caption")
+"""Front-matter text that must reach the page too (in any order)."""
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".svg"}
+_FENCE = re.compile(r"^---[ \t]*$", re.MULTILINE)
+
+
+def load_articles(issue: Issue) -> list[Article]:
+    """Read every article of the issue; raise PamphletError listing every problem found."""
+    problems = Problems()
+    articles = []
+    used_ids: set[str] = set()
+    for ref in issue.articles:
+        try:
+            article = load_article(ref, issue, problems)
+        except PamphletError as error:
+            problems.extend(error.problems)
+            continue
+        if article is not None:
+            article.id = _unique(article.id, used_ids)
+            articles.append(article)
+    problems.raise_if_any()
+    return articles
+
+
+def load_article(ref: ArticleRef, issue: Issue, problems: Problems) -> Article | None:
+    source = ref.path
+    if not _inside(source, issue.root):
+        problems.add(issue.manifest, ref.line, f"'{source}' is outside the publication folder",
+                     f"move it into {issue.root}")
+        return None
+    if not source.is_file():
+        problems.add(issue.manifest, ref.line, f"article file not found: {_rel(source, issue)}",
+                     "check the spelling, or create the file")
+        return None
+    text = read_text(source)
+    front, body, body_line = split_front_matter(text, source)
+    meta = check_mapping(front, FRONT_MATTER_KEYS, source, problems, "front matter", 1)
+    line_of = front.lines if isinstance(front, Mapping) else {}
+    place = _placement(ref, meta, source, line_of.get("place"), problems)
+
+    def resolve_image(src: str, line: int | None) -> str | None:
+        path = _image_path(src, source, issue.root, line, problems)
+        return path.as_uri() if path else None
+
+    image = None
+    if "image" in meta:
+        image = _image_path(meta["image"], source, issue.root, line_of.get("image"), problems)
+    slug = "a-" + _slug(source.stem)
+    rendered = render_markdown(body, doc_id=slug, resolve_image=resolve_image, first_line=body_line)
+    teaser = ref.teaser if ref.teaser is not None else meta.get("teaser", "")
+    if teaser is True:
+        teaser = meta.get("standfirst", "")
+    def inline(key: str) -> Markup:
+        return Markup(render_inline(meta.get(key, "")))
+
+    return Article(
+        source=source, id=slug, title=inline("title"), body_html=Markup(rendered.html),
+        place=place, section=ref.section or meta.get("section", ""),
+        kicker=inline("kicker"), standfirst=inline("standfirst"), byline=inline("byline"),
+        image=image, caption=inline("caption"), alt=meta.get("alt", ""), credit=inline("credit"),
+        pullquote=inline("pullquote"),
+        teaser=Markup(render_inline(teaser)) if isinstance(teaser, str) and teaser else Markup(""),
+        paragraphs=rendered.paragraphs,
+        furniture=[inline_text(meta[key]) for key in FURNITURE if meta.get(key)],
+    )
+
+
+def split_front_matter(text: str, source: Path) -> tuple[Any, str, int]:
+    """Return (front matter data, body text, line number where the body starts)."""
+    if not text.startswith("---"):
+        return Mapping(), text, 1
+    fences = list(_FENCE.finditer(text))
+    if len(fences) < 2 or fences[0].start() != 0:
+        raise PamphletError([Problem(
+            source, 1, "the front matter starting with '---' has no closing '---' line",
+            "end the title/byline lines with a line of three dashes")])
+    head = text[fences[0].end():fences[1].start()]
+    body = text[fences[1].end():].lstrip("\n")
+    head_lines = text[:fences[1].end()].count("\n") + 1
+    body_line = head_lines + len(text[fences[1].end():]) - len(body)
+    data = parse_yaml(head, source)
+    return (data if data is not None else Mapping()), body, max(body_line, 1)
+
+
+def _placement(ref: ArticleRef, meta: dict[str, Any], source: Path, line: int | None,
+               problems: Problems) -> Placement:
+    place = ref.place
+    if place is None and "place" in meta:
+        place = parse_place(meta["place"])
+        if place is None:
+            problems.add(source, line, f"'place: {meta['place']}' is not a place pamphlet knows",
+                         "use front, page N (e.g. page 3), centre, back or box")
+    place = place or Placement()
+    box = ref.box if ref.box is not None else meta.get("box")
+    if box is not None:
+        place = Placement(place.kind, place.page, box)
+    return place
+
+
+def _image_path(src: str, article: Path, root: Path, line: int | None,
+                problems: Problems) -> Path | None:
+    if re.match(r"^[a-z][a-z0-9+.-]*:", src, re.IGNORECASE):
+        problems.add(article, line, f"the picture '{src}' is not a local file",
+                     "save the picture next to the article and give its file name")
+        return None
+    path = (article.parent / src).resolve()
+    if not _inside(path, root):
+        problems.add(article, line, f"the picture '{src}' is outside the publication folder",
+                     "copy it into the issue's folder")
+        return None
+    if not path.is_file():
+        problems.add(article, line, f"picture not found: {src}",
+                     "check the file name; pictures are looked up next to the article")
+        return None
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        problems.add(article, line, f"'{src}' is not a picture pamphlet can use",
+                     "use a JPEG, PNG, GIF, WebP or SVG file")
+        return None
+    return path
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path.resolve().is_relative_to(root.resolve())
+
+
+def _rel(path: Path, issue: Issue) -> str:
+    try:
+        return str(path.relative_to(issue.manifest.parent))
+    except ValueError:
+        return str(path)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "article"
+
+
+def _unique(slug: str, used: set[str]) -> str:
+    candidate, n = slug, 2
+    while candidate in used:
+        candidate, n = f"{slug}-{n}", n + 1
+    used.add(candidate)
+    return candidate

@@ -1,0 +1,110 @@
+"""The pipeline: manifest -> issue -> articles -> layout -> HTML -> PDF -> checks -> build/."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .articles import load_articles
+from .checks import foreign_fonts, missing_text, pdf_fonts, pdf_text, words
+from .compose import compose
+from .errors import PamphletError, Problem, Problems
+from .fonts import find_fonts, font_dirs
+from .layouts import Layout, find_layout, layout_dirs
+from .manifest import load_issue
+from .model import Article, Issue
+from .output import write_atomically
+from .publication import root_of_manifest
+from .render import Rendered, render
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class BuildResult:
+    issue: Issue
+    pdf: Path
+    html: Path
+    pages: int
+    size: int
+    seconds: float
+    padding: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def load(manifest: Path) -> tuple[Issue, list[Article], Layout]:
+    """Read and check everything before rendering; raise with every problem at once."""
+    root = root_of_manifest(manifest)
+    problems = Problems()
+    issue = load_issue(manifest, root, problems)
+    layout = None
+    if issue.layout:
+        try:
+            layout = find_layout(issue.layout, root,
+                                 where=Problem(manifest, issue.lines.get("layout"), ""))
+        except PamphletError as error:
+            problems.extend(error.problems)
+    try:
+        articles = load_articles(issue)
+    except PamphletError as error:
+        problems.extend(error.problems)
+    problems.raise_if_any()
+    assert layout is not None
+    return issue, articles, layout
+
+
+def build(manifest: Path, out: Path | None = None, strict: bool = False,
+          progress: Progress = lambda message: None) -> BuildResult:
+    started = time.perf_counter()
+    progress("reading the manifest and articles")
+    issue, articles, layout = load(manifest)
+    pdf_path = out or issue.root / "build" / f"{issue.name}.pdf"
+    html, rendered, padding = lay_out(issue, articles, layout, progress)
+    progress("writing the PDF")
+    pdf = rendered.pdf_bytes()
+    warnings = check(issue, articles, layout, rendered, pdf, padding)
+    if strict and warnings:
+        raise PamphletError([Problem(issue.manifest, None, w) for w in warnings]
+                            + [Problem(None, None, "--strict: warnings count as errors")])
+    html_path = pdf_path.with_suffix(".html")
+    write_atomically(html_path, html.encode("utf-8"))
+    write_atomically(pdf_path, pdf)
+    return BuildResult(issue, pdf_path, html_path, rendered.page_count, len(pdf),
+                       time.perf_counter() - started, padding, warnings)
+
+
+def lay_out(issue: Issue, articles: list[Article], layout: Layout,
+            progress: Progress = lambda message: None) -> tuple[str, Rendered, int]:
+    """Compose and render; when the layout wants a multiple of N pages, add blank pages
+    before the back page and render again."""
+    roots = [issue.root, *layout_dirs(issue.root), *font_dirs(issue.root), *layout.chain]
+    progress("laying out the pages")
+    html = compose(issue, articles, layout)
+    rendered = render(html, issue.root, roots)
+    short = -rendered.page_count % layout.pad_to
+    if short:
+        progress(f"adding {short} blank page(s) to make a multiple of {layout.pad_to}")
+        html = compose(issue, articles, layout, padding=short)
+        rendered = render(html, issue.root, roots)
+    return html, rendered, short
+
+
+def check(issue: Issue, articles: list[Article], layout: Layout, rendered: Rendered,
+          pdf: bytes, padding: int) -> list[str]:
+    warnings = [f"WeasyPrint: {message}" for message in rendered.messages]
+    pages = rendered.page_count
+    if issue.pages and pages != issue.pages:
+        warnings.append(f"the issue fills {pages} pages but the manifest plans {issue.pages}")
+    max_pages = layout.settings.get("max_pages")
+    if max_pages and pages > max_pages:
+        warnings.append(f"the {layout.name} layout takes at most {max_pages} pages, "
+                        f"this issue needs {pages}: shorten or drop an article")
+    if padding:
+        warnings.append(f"{padding} blank page(s) added to make the page count a multiple "
+                        f"of {layout.pad_to}")
+    for missing in missing_text(articles, words(pdf_text(pdf))):
+        warnings.append(str(missing))
+    warnings.extend(foreign_fonts(pdf_fonts(pdf), find_fonts(issue.root)))
+    return warnings

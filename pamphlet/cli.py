@@ -1,0 +1,94 @@
+"""The `pamphlet` command: a thin layer over the library that turns errors into plain lines."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from . import __version__
+from .build import build as build_issue
+from .errors import PamphletError, display_path
+from .publication import resolve_manifest
+
+app = typer.Typer(help="Turn an issue manifest and Markdown articles into print-ready PDFs.",
+                  no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False)
+
+state = {"debug": False, "quiet": False, "verbose": False}
+
+
+def say(message: str) -> None:
+    if not state["quiet"]:
+        typer.echo(message)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"pamphlet {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of "
+                                        "unexpected errors.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only problems.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say what each step "
+                                          "does.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and stop.")] = False,
+) -> None:
+    state.update(debug=debug, quiet=quiet, verbose=verbose)
+
+
+@app.command()
+def build(
+    issue: Annotated[str, typer.Argument(help="An issue name such as issue-42 (found in "
+                                         "issues/), or the path to a manifest .yaml file.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Where to write the PDF "
+                                             "(default: build/NAME.pdf).")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors: "
+                                         "write nothing if any.")] = False,
+) -> None:
+    """Build an issue: the PDF and the composed HTML page go to build/."""
+    def progress(step: str) -> None:
+        if state["verbose"]:
+            typer.echo(f"  {step}…")
+
+    with reported_errors():
+        result = build_issue(resolve_manifest(issue, Path.cwd()), out=out, strict=strict,
+                             progress=progress)
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    say(f"{display_path(result.pdf)}: {result.pages} pages, {result.size / 1024:.0f} KB, "
+        f"{result.seconds:.1f} s" + (f", {len(result.warnings)} warning(s)" if result.warnings
+                                     else ""))
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """Every editor-fixable problem becomes one line on stderr and exit status 1; a bug
+    becomes one line and status 2, with the traceback only under --debug."""
+    try:
+        yield
+    except PamphletError as error:
+        for problem in error.problems:
+            typer.echo(f"error: {problem}", err=True)
+        typer.echo("Nothing was written; the last PDF is unchanged.", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        typer.echo("Stopped; the last PDF is unchanged.", err=True)
+        raise typer.Exit(130) from None
+    except Exception as error:
+        if state["debug"]:
+            raise
+        typer.echo(f"pamphlet failed unexpectedly: {type(error).__name__}: {error}\n"
+                   "Run the same command with --debug for the details, and report it.", err=True)
+        raise typer.Exit(2) from None
+
+
+def run() -> None:
+    app()

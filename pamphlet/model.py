@@ -1,0 +1,109 @@
+"""The validated issue: what every later stage works from."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from markupsafe import Markup
+
+PLACE_WORDS = ("front", "back", "centre", "box")
+_PAGE = re.compile(r"^(?:page|p\.?)\s*(\d+)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where an article goes: `kind` is flow, front, page, centre or back; `box` sets it as a panel."""
+
+    kind: str = "flow"
+    page: int | None = None
+    box: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"page {self.page}" if self.kind == "page" else self.kind
+
+
+def parse_place(text: str) -> Placement | None:
+    """Read a `place:` value such as 'front', 'page 3', 'centre', 'back' or 'box'."""
+    word = text.strip().lower()
+    if word == "center":
+        word = "centre"
+    if word == "box":
+        return Placement(box=True)
+    if word in PLACE_WORDS:
+        return Placement(kind=word)
+    if match := _PAGE.match(word):
+        return Placement(kind="page", page=int(match[1]))
+    return None
+
+
+@dataclass(frozen=True)
+class ArticleRef:
+    """One entry of the manifest's `articles:` list, before the file is read."""
+
+    path: Path
+    line: int
+    place: Placement | None = None
+    section: str | None = None
+    teaser: bool | str | None = None
+    box: bool | None = None
+
+
+@dataclass
+class Issue:
+    manifest: Path
+    root: Path
+    name: str
+    title: str
+    layout: str
+    date: dt.date
+    articles: list[ArticleRef]
+    subtitle: str = ""
+    strapline: str = ""
+    number: int | None = None
+    volume: int | None = None
+    price: str = ""
+    website: str = ""
+    email: str = ""
+    pages: int | None = None
+    publisher: str = ""
+    author: str = ""
+    flash: str = ""
+    contact: str = ""
+    imprint: str = ""
+    language: str = "en-GB"
+    lines: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def date_text(self) -> str:
+        return f"{self.date.day} {self.date:%B %Y}"
+
+
+@dataclass
+class Article:
+    source: Path
+    id: str
+    title: Markup
+    body_html: Markup
+    place: Placement
+    section: str = ""
+    kicker: Markup = Markup("")
+    standfirst: Markup = Markup("")
+    byline: Markup = Markup("")
+    image: Path | None = None
+    caption: Markup = Markup("")
+    alt: str = ""
+    credit: Markup = Markup("")
+    pullquote: Markup = Markup("")
+    teaser: Markup = Markup("")
+    paragraphs: list[str] = field(default_factory=list)
+    """The body's blocks of text as plain text, in reading order."""
+    furniture: list[str] = field(default_factory=list)
+    """Headline, kicker, standfirst, byline and caption as plain text."""
+
+    @property
+    def words(self) -> int:
+        return sum(len(p.split()) for p in self.paragraphs)

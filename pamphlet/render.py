@@ -1,0 +1,80 @@
+"""Stage 4: WeasyPrint lays out the composed HTML; only local files inside known folders load."""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import weasyprint
+from weasyprint.text.fonts import FontConfiguration
+from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+
+class LocalFetcher(URLFetcher):
+    """Loads file: URLs inside the allowed folders and nothing else: no network at all."""
+
+    def __init__(self, roots: list[Path]) -> None:
+        super().__init__(allowed_protocols=["file"], allow_redirects=False)
+        self.roots = [r.resolve() for r in roots]
+        self.refused: list[str] = []
+
+    def fetch(self, url: str, headers: object = None) -> URLFetcherResponse:
+        parts = urlsplit(url)
+        path = Path(unquote(parts.path)).resolve() if parts.scheme == "file" else None
+        if path is None or not any(path.is_relative_to(root) for root in self.roots):
+            self.refused.append(url)
+            raise ValueError(f"pamphlet loads only files inside the publication folder: {url}")
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return URLFetcherResponse(path.as_uri(), path.read_bytes(), {"Content-Type": mime})
+
+
+@dataclass
+class Rendered:
+    document: weasyprint.document.Document
+    messages: list[str] = field(default_factory=list)
+    """What WeasyPrint reported (things it could not load or lay out), in plain words."""
+
+    @property
+    def page_count(self) -> int:
+        return len(self.document.pages)
+
+    def pdf_bytes(self) -> bytes:
+        return self.document.write_pdf(optimize_images=True) or b""
+
+
+def render(html: str, base: Path, roots: list[Path]) -> Rendered:
+    """Lay out `html`; relative URLs are read from `base`, files only from `roots`."""
+    fetcher = LocalFetcher(roots)
+    with _captured_warnings() as messages:
+        document = weasyprint.HTML(
+            string=html, base_url=base.resolve().as_uri() + "/", url_fetcher=fetcher,
+        ).render(font_config=FontConfiguration())
+    return Rendered(document, messages)
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(" ".join(record.getMessage().split()))
+
+
+@contextmanager
+def _captured_warnings() -> Iterator[list[str]]:
+    logger = logging.getLogger("weasyprint")
+    handler = _ListHandler()
+    previous = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = previous
