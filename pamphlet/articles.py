@@ -117,17 +117,21 @@ def split_front_matter(text: str, source: Path) -> tuple[Any, str, int]:
 
 def _placement(ref: ArticleRef, meta: dict[str, Any], source: Path, line: int | None,
                problems: Problems) -> Placement:
-    place = ref.place
-    if place is None and "place" in meta:
-        place = parse_place(meta["place"])
-        if place is None:
+    """The manifest's place wins over the front matter's; 'box' from either one stays."""
+    own = None
+    if "place" in meta:
+        own = parse_place(meta["place"])
+        if own is None:
             problems.add(source, line, f"'place: {meta['place']}' is not a place pamphlet knows",
                          "use front, page N (e.g. page 3), centre, back or box")
-    place = place or Placement()
-    box = ref.box if ref.box is not None else meta.get("box")
-    if box is not None:
-        place = Placement(place.kind, place.page, box)
-    return place
+    given = [p for p in (ref.place, own) if p is not None]
+    position = next((p for p in given if p.kind != "flow"), Placement())
+    box = any(p.box for p in given)
+    for flag in (ref.box, meta.get("box")):
+        if flag is not None:
+            box = flag
+            break
+    return Placement(position.kind, position.page, box)
 
 
 def _image_path(src: str, article: Path, root: Path, line: int | None,

@@ -82,6 +82,9 @@ class Issue:
         return f"{self.date.day} {self.date:%B %Y}"
 
 
+EMPTY = Markup("")
+
+
 @dataclass
 class Article:
     source: Path
@@ -90,15 +93,15 @@ class Article:
     body_html: Markup
     place: Placement
     section: str = ""
-    kicker: Markup = Markup("")
-    standfirst: Markup = Markup("")
-    byline: Markup = Markup("")
+    kicker: Markup = EMPTY
+    standfirst: Markup = EMPTY
+    byline: Markup = EMPTY
     image: Path | None = None
-    caption: Markup = Markup("")
+    caption: Markup = EMPTY
     alt: str = ""
-    credit: Markup = Markup("")
-    pullquote: Markup = Markup("")
-    teaser: Markup = Markup("")
+    credit: Markup = EMPTY
+    pullquote: Markup = EMPTY
+    teaser: Markup = EMPTY
     paragraphs: list[str] = field(default_factory=list)
     """The body's blocks of text as plain text, in reading order."""
     furniture: list[str] = field(default_factory=list)

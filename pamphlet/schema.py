@@ -80,6 +80,15 @@ def describe(value: Any) -> str:
     return f"'{value}'"
 
 
+_ACCEPTS = {
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+    "date": lambda v: isinstance(v, dt.date) and not isinstance(v, dt.datetime),
+    "list": lambda v: isinstance(v, list),
+    "mapping": lambda v: isinstance(v, dict),
+    "bool": lambda v: isinstance(v, bool),
+}
+
+
 def _check_value(value: Any, field: Field, key: str, file: Path, line: int,
                  problems: Problems) -> Any:
     kind = field.kind
@@ -87,18 +96,10 @@ def _check_value(value: Any, field: Field, key: str, file: Path, line: int,
         text = value.isoformat() if isinstance(value, dt.date) else str(value)
         if text.strip():
             return text.strip()
-    elif kind == "int" and isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    elif kind == "date" and isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        return value
-    elif kind == "list" and isinstance(value, list):
-        return value
-    elif kind == "mapping" and isinstance(value, dict):
-        return value
-    elif kind == "bool" and isinstance(value, bool):
-        return value
     elif kind == "bool-or-text" and isinstance(value, bool | str):
         return value.strip() if isinstance(value, str) else value
+    elif kind in _ACCEPTS and _ACCEPTS[kind](value):
+        return value
     hint = f"write {KINDS[kind]}"
     if isinstance(value, bool) and kind in ("text", "bool-or-text"):
         hint = "put the text in quotes"

@@ -1,0 +1,34 @@
+"""Small helpers for looking at built PDFs in tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pypdfium2 as pdfium
+from PIL import Image
+
+from pamphlet.checks import words
+
+
+def page_images(pdf: Path, dpi: int = 72) -> list[Image.Image]:
+    document = pdfium.PdfDocument(str(pdf))
+    try:
+        return [page.render(scale=dpi / 72).to_pil() for page in document]
+    finally:
+        document.close()
+
+
+def page_words(pdf: Path) -> list[list[str]]:
+    document = pdfium.PdfDocument(str(pdf))
+    try:
+        return [words(page.get_textpage().get_text_bounded()) for page in document]
+    finally:
+        document.close()
+
+
+def find_sequence(hay: list[str], needle: list[str]) -> int:
+    """Index where `needle` stands in `hay` word for word, or -1."""
+    for i in range(len(hay) - len(needle) + 1):
+        if hay[i:i + len(needle)] == needle:
+            return i
+    return -1

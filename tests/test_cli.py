@@ -1,0 +1,216 @@
+"""The `pamphlet build` command end to end, and how it reports bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from conftest import write
+from typer.testing import CliRunner
+
+from pamphlet import cli
+
+runner = CliRunner()
+
+
+def pamphlet(*args: str):
+    return runner.invoke(cli.app, list(args))
+
+
+def test_build_by_name_writes_pdf_and_html(publication):
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 0, result.output
+    assert publication.pdf.read_bytes().startswith(b"%PDF-")
+    assert "Cleaners win the living wage" in publication.pdf.with_suffix(".html").read_text()
+    assert "build/issue-1.pdf: 2 pages" in result.output
+
+
+def test_build_from_a_subfolder_finds_the_publication(publication, monkeypatch):
+    monkeypatch.chdir(publication.root / "issues" / "issue-1")
+    assert pamphlet("build", "issue-1").exit_code == 0
+    assert publication.pdf.exists()
+
+
+def test_build_a_manifest_path_with_out(publication, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "elsewhere" / "paper.pdf"
+    result = pamphlet("build", str(publication.manifest), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes().startswith(b"%PDF-")
+
+
+def test_the_installed_command_runs(publication):
+    done = subprocess.run([sys.executable, "-m", "pamphlet", "build", "issue-1", "--quiet"],
+                          capture_output=True, text=True, cwd=publication.root, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+
+
+def test_unknown_issue_lists_the_issues_found(publication):
+    result = pamphlet("build", "issue-2")
+    assert result.exit_code == 1
+    assert "no issue called 'issue-2'" in result.output
+    assert "issues found: issue-1" in result.output
+
+
+def test_every_problem_is_reported_at_once_with_file_and_line(publication):
+    publication.write_manifest("""
+        title: The Test Sheet
+        layuot: bulletin
+        date: 2026-11-20
+        number: forty-two
+        articles:
+          - issue-1/lead.md
+          - issue-1/missing.md
+          - path: issue-1/short.md
+            place: page three
+        """)
+    publication.article("lead.md", """
+        ---
+        title: A headline
+        byline: [not, text]
+        imagee: photo.jpg
+        image: photo.jpg
+        ---
+        Body text.
+        """)
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 1
+    out = result.output
+    assert "issues/issue-1.yaml:2: unknown key 'layuot' in the manifest (did you mean 'layout'?)" in out
+    assert "issues/issue-1.yaml:1: the manifest has no 'layout'" in out
+    assert "issues/issue-1.yaml:4: 'number' should be a whole number, not 'forty-two'" in out
+    assert "issues/issue-1.yaml:7: article file not found: issue-1/missing.md" in out
+    assert "issues/issue-1.yaml:8: 'place: page three' is not a place pamphlet knows" in out
+    assert "issues/issue-1/lead.md:3: 'byline' should be a piece of text, not a list" in out
+    assert "issues/issue-1/lead.md:4: unknown key 'imagee' in the front matter (did you mean 'image'?)" in out
+    assert "issues/issue-1/lead.md:5: picture not found: photo.jpg" in out
+    assert "Traceback" not in out
+    assert not publication.pdf.exists()
+
+
+def test_unknown_layout_lists_the_layouts_found(publication):
+    text = publication.manifest.read_text().replace("layout: bulletin", "layout: tabloid")
+    publication.manifest.write_text(text)
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 1
+    assert "issues/issue-1.yaml:3: unknown layout 'tabloid'" in result.output
+    assert "layouts found: bulletin, newspaper, pamphlet" in result.output
+
+
+def test_yaml_syntax_error_names_the_line(publication):
+    publication.write_manifest("""
+        title: The Test Sheet
+        layout: bulletin
+        date: 2026-11-20
+        articles:
+          - issue-1/lead.md
+         - issue-1/short.md
+        """)
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 1
+    assert "issues/issue-1.yaml:6: this is not valid YAML" in result.output
+
+
+def test_duplicate_keys_are_errors(publication):
+    publication.article("short.md", """
+        ---
+        title: One
+        title: Two
+        ---
+        Text.
+        """)
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 1
+    assert "issues/issue-1/short.md:3: this is not valid YAML: the key 'title' appears twice" \
+        in result.output
+
+
+def test_unquoted_yes_no_and_bad_dates_get_a_hint(publication):
+    publication.write_manifest("""
+        title: no
+        layout: bulletin
+        date: 20/11/2026
+        articles: [issue-1/lead.md]
+        """)
+    out = pamphlet("build", "issue-1").output
+    assert "'title' should be a piece of text, not 'false', which YAML reads as yes/no " \
+        "(put the text in quotes)" in out
+    assert "'date' should be a date written as YYYY-MM-DD, not '20/11/2026'" in out
+
+
+def test_front_matter_without_closing_fence(publication):
+    publication.article("short.md", "---\ntitle: Open\n\nText with no end to the front matter.\n")
+    out = pamphlet("build", "issue-1").output
+    assert "issues/issue-1/short.md:1: the front matter starting with '---' has no closing" in out
+
+
+def test_non_utf8_article_names_the_byte(publication):
+    (publication.root / "issues" / "issue-1" / "short.md").write_bytes(
+        b"---\ntitle: Caf\xe9\n---\nText.\n")
+    out = pamphlet("build", "issue-1").output
+    assert "issues/issue-1/short.md:2: this file is not UTF-8 text (bad byte at position 14)" in out
+
+
+def test_failed_build_leaves_the_last_pdf_untouched(publication):
+    assert pamphlet("build", "issue-1").exit_code == 0
+    before = publication.pdf.read_bytes()
+    publication.article("short.md", "---\ntitle: [broken\n---\nText.\n")
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 1
+    assert "the last PDF is unchanged" in result.output
+    assert publication.pdf.read_bytes() == before
+    assert sorted(p.name for p in publication.pdf.parent.iterdir()) == ["issue-1.html", "issue-1.pdf"]
+
+
+def test_crash_while_writing_leaves_the_last_pdf_untouched(publication, monkeypatch):
+    assert pamphlet("build", "issue-1").exit_code == 0
+    before = publication.pdf.read_bytes()
+
+    def broken_pdf(self):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("pamphlet.render.Rendered.pdf_bytes", broken_pdf)
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 2
+    assert "pamphlet failed unexpectedly: OSError: disk full" in result.output
+    assert "--debug" in result.output and "Traceback" not in result.output
+    assert publication.pdf.read_bytes() == before
+
+
+def test_debug_shows_the_traceback_of_unexpected_errors(publication, monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError("internal")
+
+    monkeypatch.setattr("pamphlet.cli.build_issue", boom)
+    result = pamphlet("--debug", "build", "issue-1")
+    assert result.exit_code != 0
+    assert isinstance(result.exception, RuntimeError)
+
+
+def test_strict_turns_warnings_into_errors(publication):
+    publication.write_manifest(publication.manifest.read_text() + "pages: 4\n")
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 0
+    assert "warning: the issue fills 2 pages but the manifest plans 4" in result.output
+    publication.pdf.unlink()
+    result = pamphlet("build", "issue-1", "--strict")
+    assert result.exit_code == 1
+    assert not publication.pdf.exists()
+
+
+@pytest.mark.parametrize("flag", ["--version"])
+def test_version(flag):
+    result = pamphlet(flag)
+    assert result.exit_code == 0 and result.output.startswith("pamphlet ")
+
+
+def test_missing_text_is_reported(publication):
+    write(publication.root / "layouts" / "hiding" / "layout.yaml", "extends: bulletin\n")
+    write(publication.root / "layouts" / "hiding" / "style.css",
+          ".article:last-child .body { visibility: hidden; }\n")
+    publication.manifest.write_text(
+        publication.manifest.read_text().replace("layout: bulletin", "layout: hiding"))
+    result = pamphlet("build", "issue-1")
+    assert "warning: short.md: paragraph 1 is missing from the PDF" in result.output

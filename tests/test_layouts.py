@@ -1,0 +1,91 @@
+"""Layouts on the search path: the publication's own first, built-in ones after."""
+
+from __future__ import annotations
+
+from conftest import write
+from helpers import page_images
+from test_cli import pamphlet
+
+from pamphlet.layouts import available_layouts, find_layout
+
+
+def test_builtin_layouts_are_found(tmp_path):
+    assert {"newspaper", "bulletin", "pamphlet"} <= set(available_layouts(tmp_path))
+
+
+def test_a_publication_layout_extends_a_builtin_one(publication):
+    folder = publication.root / "layouts" / "green-sheet"
+    write(folder / "layout.yaml", "extends: bulletin\ndescription: ours\n")
+    write(folder / "style.css", "h2 { color: rgb(0, 128, 0); }\n")
+    layout = find_layout("green-sheet", publication.root)
+    assert layout.settings["page_size"] == "210mm 297mm"
+    assert layout.settings["description"] == "ours"
+    sheets = [p.name for p in layout.stylesheets()]
+    assert sheets[0] == "base.css" and sheets[-1] == "style.css" and len(sheets) >= 3
+    publication.manifest.write_text(
+        publication.manifest.read_text().replace("layout: bulletin", "layout: green-sheet"))
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 0, result.output
+    html = publication.pdf.with_suffix(".html").read_text()
+    assert (folder / "style.css").as_uri() in html
+    pixels = page_images(publication.pdf, dpi=40)[0].convert("RGB").getdata()
+    assert any(g > 100 and r < 40 and b < 40 for r, g, b in pixels), "no green headline"
+
+
+def test_a_publication_layout_overrides_a_builtin_of_the_same_name(publication):
+    folder = publication.root / "layouts" / "bulletin"
+    write(folder / "layout.yaml", "extends: bulletin\ndescription: our bulletin\n")
+    write(folder / "issue.html", """
+        {% extends "builtin/bulletin/issue.html" %}
+        {% block body %}<p class="ours">Our own body for {{ issue.title }}</p>{{ super() }}{% endblock %}
+        """)
+    layout = find_layout("bulletin", publication.root)
+    assert layout.chain[0] == folder and layout.chain[1].name == "bulletin"
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 0, result.output
+    html = publication.pdf.with_suffix(".html").read_text()
+    assert '<p class="ours">Our own body for The Test Sheet</p>' in html
+
+
+def test_a_typo_in_a_template_names_the_template_and_line(publication):
+    folder = publication.root / "layouts" / "typo"
+    write(folder / "layout.yaml", "extends: bulletin\n")
+    write(folder / "issue.html", "<html>\n<body>\n{{ issue.titel }}\n</body></html>\n")
+    publication.manifest.write_text(
+        publication.manifest.read_text().replace("layout: bulletin", "layout: typo"))
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 1
+    assert "layouts/typo/issue.html:3: template error:" in result.output
+    assert "titel" in result.output
+
+
+def test_template_syntax_error(publication):
+    folder = publication.root / "layouts" / "broken"
+    write(folder / "layout.yaml", "extends: bulletin\n")
+    write(folder / "issue.html", "<html>\n{% for x in %}\n</html>\n")
+    publication.manifest.write_text(
+        publication.manifest.read_text().replace("layout: bulletin", "layout: broken"))
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 1
+    assert "layouts/broken/issue.html:2: template error:" in result.output
+
+
+def test_layout_settings_are_checked(publication):
+    folder = publication.root / "layouts" / "odd"
+    write(folder / "layout.yaml", "extends: bulletin\npad_too: 4\n")
+    publication.manifest.write_text(
+        publication.manifest.read_text().replace("layout: bulletin", "layout: odd"))
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 1
+    assert "layouts/odd/layout.yaml:2: unknown key 'pad_too' in the layout settings " \
+        "(did you mean 'pad_to'?)" in result.output
+
+
+def test_publication_fonts_add_to_the_bundled_ones(publication):
+    from pamphlet.fonts import find_fonts
+    from pamphlet.resources import builtin_dir
+    source = next((builtin_dir("fonts") / "oswald").glob("Oswald-Bold.ttf"))
+    (publication.root / "fonts").mkdir()
+    (publication.root / "fonts" / "Oswald-Bold.ttf").write_bytes(source.read_bytes())
+    faces = {f.key: f for f in find_fonts(publication.root)}
+    assert faces[("oswald", 700, False)].path.parent == publication.root / "fonts"

@@ -1,0 +1,92 @@
+"""The sample issues, built for real: pages, sizes, fonts, metadata and every word of text."""
+
+from __future__ import annotations
+
+import pypdf
+import pytest
+from conftest import REPO, SAMPLES
+from helpers import find_sequence, page_images, page_words
+
+from pamphlet.build import load
+from pamphlet.checks import missing_text, pdf_fonts, pdf_text, words
+from pamphlet.fonts import find_fonts
+
+MM = 72 / 25.4
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_every_paragraph_of_every_article_is_in_the_pdf_in_order(sample_builds, name):
+    result = sample_builds[name]
+    _, articles, _ = load(result.issue.manifest)
+    pdf_words = words(pdf_text(result.pdf.read_bytes()))
+    assert sum(len(a.paragraphs) for a in articles) > 10
+    assert missing_text(articles, pdf_words) == []
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_trim_size_matches_the_layout(sample_builds, name):
+    width, height = SAMPLES[name]["size_mm"]
+    reader = pypdf.PdfReader(sample_builds[name].pdf)
+    for page in reader.pages:
+        box = page.trimbox
+        assert float(box.width) / MM == pytest.approx(width, abs=0.5)
+        assert float(box.height) / MM == pytest.approx(height, abs=0.5)
+
+
+def test_page_counts(sample_builds):
+    assert sample_builds["issue-42"].pages == 12
+    assert sample_builds["busworker-2026-11-24"].pages == 2
+    pamphlet_pages = sample_builds["outsourcing-pamphlet"].pages
+    assert pamphlet_pages % 4 == 0 and pamphlet_pages >= 16
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_every_font_is_embedded_and_bundled(sample_builds, name):
+    used = pdf_fonts(sample_builds[name].pdf.read_bytes())
+    bundled = {f.postscript_name for f in find_fonts(REPO)}
+    assert used, "the PDF uses no fonts at all?"
+    assert all(used.values()), f"not embedded: {[n for n, e in used.items() if not e]}"
+    assert set(used) <= bundled, f"fonts not bundled: {set(used) - bundled}"
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_builds_without_warnings(sample_builds, name):
+    assert sample_builds[name].warnings == []
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_metadata(sample_builds, name):
+    result = sample_builds[name]
+    meta = pypdf.PdfReader(result.pdf).metadata
+    assert meta.title.startswith(result.issue.title)
+    assert result.issue.date_text in meta.title
+    assert meta.author
+    assert meta.creation_date.date() == result.issue.date
+
+
+def test_teasers_point_to_the_pages_their_articles_start_on(sample_builds):
+    result = sample_builds["issue-42"]
+    _, articles, _ = load(result.issue.manifest)
+    pages = page_words(result.pdf)
+    teased = [a for a in articles if a.teaser and a.place.kind != "front"]
+    assert len(teased) >= 3
+    for article in teased:
+        title = words(article.title.striptags())
+        start = next(n for n, page in enumerate(pages[1:], start=2)
+                     if find_sequence(page, title) >= 0)
+        teaser_at = find_sequence(pages[0], title)
+        assert teaser_at >= 0, f"no teaser for {article.source.name} on the front page"
+        after = pages[0][teaser_at:teaser_at + len(title) + 60]
+        assert find_sequence(after, ["page", str(start)]) >= 0 or \
+            find_sequence(after, ["pages", str(start)]) >= 0, (article.source.name, start)
+
+
+def test_bulletin_is_black_only_and_keeps_clear_of_the_sheet_edge(sample_builds):
+    for image in page_images(sample_builds["busworker-2026-11-24"].pdf, dpi=50):
+        rgb = image.convert("RGB")
+        colours = {(r, g, b) for r, g, b in rgb.getdata() if max(r, g, b) - min(r, g, b) > 24}
+        assert not colours, "the bulletin must print in black only"
+        edge = round(12 / 25.4 * 50)
+        w, h = rgb.size
+        for box in ((0, 0, w, edge), (0, h - edge, w, h), (0, 0, edge, h), (w - edge, 0, w, h)):
+            assert rgb.crop(box).convert("L").getextrema()[0] > 250, "ink within 12 mm of the edge"
