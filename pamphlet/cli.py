@@ -19,6 +19,9 @@ app = typer.Typer(help="Turn an issue manifest and Markdown articles into print-
 
 state = {"debug": False, "quiet": False, "verbose": False}
 
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only problems.")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Say what each step does.")]
+
 
 def say(message: str) -> None:
     if not state["quiet"]:
@@ -35,9 +38,8 @@ def _version(value: bool) -> None:
 def main(
     debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of "
                                         "unexpected errors.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only problems.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say what each step "
-                                          "does.")] = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Show the version and stop.")] = False,
 ) -> None:
@@ -52,8 +54,13 @@ def build(
                                              "(default: build/NAME.pdf).")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors: "
                                          "write nothing if any.")] = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Build an issue: the PDF and the composed HTML page go to build/."""
+    state["quiet"] = state["quiet"] or quiet
+    state["verbose"] = state["verbose"] or verbose
+
     def progress(step: str) -> None:
         if state["verbose"]:
             typer.echo(f"  {step}…")

@@ -32,3 +32,8 @@ def find_sequence(hay: list[str], needle: list[str]) -> int:
         if hay[i:i + len(needle)] == needle:
             return i
     return -1
+
+
+def pixels(image: Image.Image) -> list[tuple[int, int, int]]:
+    data = image.convert("RGB").tobytes()
+    return [tuple(data[i:i + 3]) for i in range(0, len(data), 3)]

@@ -206,11 +206,26 @@ def test_version(flag):
     assert result.exit_code == 0 and result.output.startswith("pamphlet ")
 
 
-def test_missing_text_is_reported(publication):
-    write(publication.root / "layouts" / "hiding" / "layout.yaml", "extends: bulletin\n")
-    write(publication.root / "layouts" / "hiding" / "style.css",
-          ".article:last-child .body { visibility: hidden; }\n")
+def _use_layout_css(publication, name: str, css: str) -> None:
+    write(publication.root / "layouts" / name / "layout.yaml", "extends: bulletin\n")
+    write(publication.root / "layouts" / name / "style.css", css)
     publication.manifest.write_text(
-        publication.manifest.read_text().replace("layout: bulletin", "layout: hiding"))
+        publication.manifest.read_text().replace("layout: bulletin", f"layout: {name}"))
+
+
+def test_text_a_layout_hides_is_reported(publication):
+    _use_layout_css(publication, "hiding", "p { visibility: hidden; }\n")
     result = pamphlet("build", "issue-1")
-    assert "warning: short.md: paragraph 1 is missing from the PDF" in result.output
+    assert result.exit_code == 0
+    assert "warning: short.md: paragraph 1 is missing from the PDF (starts 'The new kettle" \
+        in result.output
+    assert "warning: lead.md: paragraph 3 is missing from the PDF" in result.output
+    assert pamphlet("build", "issue-1", "--strict").exit_code == 1
+
+
+def test_a_layout_cannot_clip_overflowing_text(publication):
+    _use_layout_css(publication, "clipping",
+                    "p { height: 2mm; overflow: hidden; max-lines: 1; line-clamp: 1; }\n")
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 0
+    assert "missing" not in result.output

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from conftest import write
-from helpers import page_images
+from helpers import page_images, pixels
 from test_cli import pamphlet
 
 from pamphlet.layouts import available_layouts, find_layout
@@ -28,8 +28,8 @@ def test_a_publication_layout_extends_a_builtin_one(publication):
     assert result.exit_code == 0, result.output
     html = publication.pdf.with_suffix(".html").read_text()
     assert (folder / "style.css").as_uri() in html
-    pixels = page_images(publication.pdf, dpi=40)[0].convert("RGB").getdata()
-    assert any(g > 100 and r < 40 and b < 40 for r, g, b in pixels), "no green headline"
+    colours = pixels(page_images(publication.pdf, dpi=40)[0])
+    assert any(g > 100 and r < 40 and b < 40 for r, g, b in colours), "no green headline"
 
 
 def test_a_publication_layout_overrides_a_builtin_of_the_same_name(publication):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pypdf
 import pytest
 from conftest import REPO, SAMPLES
-from helpers import find_sequence, page_images, page_words
+from helpers import find_sequence, page_images, page_words, pixels
 
 from pamphlet.build import load
 from pamphlet.checks import missing_text, pdf_fonts, pdf_text, words
@@ -84,7 +84,7 @@ def test_teasers_point_to_the_pages_their_articles_start_on(sample_builds):
 def test_bulletin_is_black_only_and_keeps_clear_of_the_sheet_edge(sample_builds):
     for image in page_images(sample_builds["busworker-2026-11-24"].pdf, dpi=50):
         rgb = image.convert("RGB")
-        colours = {(r, g, b) for r, g, b in rgb.getdata() if max(r, g, b) - min(r, g, b) > 24}
+        colours = {(r, g, b) for r, g, b in pixels(rgb) if max(r, g, b) - min(r, g, b) > 24}
         assert not colours, "the bulletin must print in black only"
         edge = round(12 / 25.4 * 50)
         w, h = rgb.size
