@@ -82,13 +82,24 @@ def lay_out(issue: Issue, articles: list[Article], layout: Layout,
     roots = [issue.root, *layout_dirs(issue.root), *font_dirs(issue.root), *layout.chain]
     progress("laying out the pages")
     html = compose(issue, articles, layout)
-    rendered = render(html, issue.root, roots)
+    rendered = _render(html, issue, layout, roots)
     short = -rendered.page_count % layout.pad_to
     if short:
         progress(f"adding {short} blank page(s) to make a multiple of {layout.pad_to}")
         html = compose(issue, articles, layout, padding=short)
-        rendered = render(html, issue.root, roots)
+        rendered = _render(html, issue, layout, roots)
     return html, rendered, short
+
+
+def _render(html: str, issue: Issue, layout: Layout, roots: list[Path]) -> Rendered:
+    try:
+        return render(html, issue.root, roots)
+    except Exception as error:
+        raise PamphletError([Problem(
+            layout.folder, None,
+            f"WeasyPrint could not lay out the pages ({type(error).__name__}: {error})",
+            "this is usually CSS that WeasyPrint does not support: undo the last change to "
+            "the layout; --debug shows where it failed")]) from error
 
 
 def check(issue: Issue, articles: list[Article], layout: Layout, rendered: Rendered,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,6 +83,8 @@ def reported_errors() -> Iterator[None]:
     try:
         yield
     except PamphletError as error:
+        if state["debug"] and error.__cause__ is not None:
+            traceback.print_exception(error.__cause__)
         for problem in error.problems:
             typer.echo(f"error: {problem}", err=True)
         typer.echo("Nothing was written; the last PDF is unchanged.", err=True)

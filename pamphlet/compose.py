@@ -43,6 +43,12 @@ def group_sections(articles: list[Article]) -> list[Section]:
     return sections
 
 
+def front_articles(articles: list[Article]) -> list[Article]:
+    """The articles placed on the front (the first article when none is)."""
+    front = [a for a in articles if a.place.kind == "front"]
+    return front or articles[:1]
+
+
 def compose(issue: Issue, articles: list[Article], layout: Layout, padding: int = 0) -> str:
     """Render the layout's main template; `padding` blank pages go before the back page."""
     env = template_environment(layout, issue.root)
@@ -53,7 +59,7 @@ def compose(issue: Issue, articles: list[Article], layout: Layout, padding: int 
         "issue": issue,
         "articles": articles,
         "sections": sections,
-        "front": [a for s in sections if s.kind == "front" for a in s.articles],
+        "front": front_articles(articles),
         "teasers": [a for a in articles if a.teaser and a.place.kind != "front"],
         "layout": layout,
         "settings": layout.settings,

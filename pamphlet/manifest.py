@@ -29,7 +29,8 @@ MANIFEST_KEYS = {
     "flash": Field("text", help="a campaign flash on the front page"),
     "contact": Field("text", help="Markdown for the contact box"),
     "imprint": Field("text", help="Markdown for the imprint line"),
-    "language": Field("text", help="e.g. en-GB; used for hyphenation"),
+    "language": Field("text", help="e.g. en-GB, the language of the text"),
+    "hyphenation": Field("text", help="whose hyphenation rules to use, e.g. en-US"),
 }
 
 ENTRY_KEYS = {

@@ -75,7 +75,16 @@ class Issue:
     contact: str = ""
     imprint: str = ""
     language: str = "en-GB"
+    hyphenation: str = ""
     lines: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def hyphenation_lang(self) -> str:
+        """English is hyphenated with the US patterns unless the manifest says otherwise:
+        the en-GB ones break words oddly ('Northg-ate', 'min-imum')."""
+        if self.hyphenation:
+            return self.hyphenation
+        return "en-US" if self.language.lower().startswith("en") else self.language
 
     @property
     def date_text(self) -> str:

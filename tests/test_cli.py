@@ -225,7 +225,19 @@ def test_text_a_layout_hides_is_reported(publication):
 
 def test_a_layout_cannot_clip_overflowing_text(publication):
     _use_layout_css(publication, "clipping",
-                    "p { height: 2mm; overflow: hidden; max-lines: 1; line-clamp: 1; }\n")
+                    "p { overflow: hidden; max-lines: 1; line-clamp: 1; continue: discard; }\n")
     result = pamphlet("build", "issue-1")
     assert result.exit_code == 0
     assert "missing" not in result.output
+
+
+def test_what_weasyprint_cannot_load_is_reported_and_nothing_leaves_the_machine(publication):
+    _use_layout_css(publication, "remote",
+                    "body { background: url(https://example.org/texture.png); }\n"
+                    "h2 { background: url(file:///etc/hostname); }\n")
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 0
+    assert "warning: WeasyPrint: Failed to load image at 'https://example.org/texture.png'" \
+        in result.output
+    assert "pamphlet loads only files inside the publication folder" in result.output
+    assert "file:///etc/hostname" in result.output
