@@ -16,6 +16,7 @@ from .yamlfile import Mapping, parse_yaml, read_text
 
 FRONT_MATTER_KEYS = {
     "title": Field("text", True, "the headline"),
+    "short_title": Field("text", help="a shorter title for running heads and contents"),
     "kicker": Field("text", help="a small label above the headline"),
     "standfirst": Field("text", help="the intro between headline and body"),
     "byline": Field("text", help="e.g. By Sam Okafor"),
@@ -87,7 +88,8 @@ def load_article(ref: ArticleRef, issue: Issue, problems: Problems) -> Article |
         return Markup(render_inline(meta.get(key, "")))
 
     return Article(
-        source=source, id=slug, title=inline("title"), body_html=Markup(rendered.html),
+        source=source, id=slug, title=inline("title"), short_title=inline("short_title"),
+        body_html=Markup(rendered.html),
         place=place, section=ref.section or meta.get("section", ""),
         kicker=inline("kicker"), standfirst=inline("standfirst"), byline=inline("byline"),
         image=image, caption=inline("caption"), alt=meta.get("alt", ""), credit=inline("credit"),

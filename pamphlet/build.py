@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .articles import load_articles
-from .checks import foreign_fonts, missing_text, pdf_fonts, pdf_text, words
+from .checks import foreign_fonts, marked_words, missing_text, pdf_fonts, pdf_text
 from .compose import compose
 from .errors import PamphletError, Problem, Problems
 from .fonts import find_fonts, font_dirs
@@ -79,7 +79,7 @@ def lay_out(issue: Issue, articles: list[Article], layout: Layout,
             progress: Progress = lambda message: None) -> tuple[str, Rendered, int]:
     """Compose and render; when the layout wants a multiple of N pages, add blank pages
     before the back page and render again."""
-    roots = [issue.root, *layout_dirs(issue.root), *font_dirs(issue.root), *layout.chain]
+    roots = readable_roots(issue, layout)
     progress("laying out the pages")
     html = compose(issue, articles, layout)
     rendered = _render(html, issue, layout, roots)
@@ -89,6 +89,11 @@ def lay_out(issue: Issue, articles: list[Article], layout: Layout,
         html = compose(issue, articles, layout, padding=short)
         rendered = _render(html, issue, layout, roots)
     return html, rendered, short
+
+
+def readable_roots(issue: Issue, layout: Layout) -> list[Path]:
+    """The only folders the renderer may read from."""
+    return [issue.root, *layout_dirs(issue.root), *font_dirs(issue.root), *layout.chain]
 
 
 def _render(html: str, issue: Issue, layout: Layout, roots: list[Path]) -> Rendered:
@@ -115,7 +120,7 @@ def check(issue: Issue, articles: list[Article], layout: Layout, rendered: Rende
     if padding:
         warnings.append(f"{padding} blank page(s) added to make the page count a multiple "
                         f"of {layout.pad_to}")
-    for missing in missing_text(articles, words(pdf_text(pdf))):
+    for missing in missing_text(articles, marked_words(pdf_text(pdf))):
         warnings.append(str(missing))
     warnings.extend(foreign_fonts(pdf_fonts(pdf), find_fonts(issue.root)))
     return warnings

@@ -18,6 +18,8 @@ MAX_GAP = 60
 """Words of other text (folios, captions, pull quotes) allowed between two words of a paragraph."""
 
 _LINE_END_HYPHEN = re.compile(r"[-\u2010\u00ad]\s*\n\s*")
+SOFT_BREAK = "\x02"
+"""What PDFium puts where a word was hyphenated at a line end."""
 
 
 def pdf_text(pdf: bytes) -> str:
@@ -31,13 +33,20 @@ def pdf_text(pdf: bytes) -> str:
 
 def words(text: str) -> list[str]:
     """Comparable words: hyphens at line ends joined, case, accents and punctuation dropped."""
+    return [word.replace(SOFT_BREAK, "") for word in marked_words(text)
+            if word.replace(SOFT_BREAK, "")]
+
+
+def marked_words(text: str) -> list[str]:
+    """Like `words`, but a word PDFium marks as hyphenated keeps the mark where it broke
+    (U+0002), because at a page foot the rest of it comes after the running head."""
     text = unicodedata.normalize("NFKC", text)
     text = _LINE_END_HYPHEN.sub("", text)
     text = re.sub(r"[\u2013\u2014/]", " ", text)
     out = []
     for word in text.split():
-        word = "".join(ch for ch in word.lower() if ch.isalnum())
-        if word:
+        word = "".join(ch for ch in word.lower() if ch.isalnum() or ch == SOFT_BREAK)
+        if word.strip(SOFT_BREAK):
             out.append(word)
     return out
 
@@ -56,52 +65,61 @@ class MissingText:
 
 
 def missing_text(articles: list[Article], pdf_words: list[str]) -> list[MissingText]:
-    """Paragraphs whose words do not appear, in order, in the PDF's text."""
-    index = _positions(pdf_words)
+    """Paragraphs whose words do not appear, in order, in the PDF's words (`marked_words`)."""
+    hay = _Hay(pdf_words)
     missing = []
     for article in articles:
         position = 0
         for number, paragraph in enumerate(article.paragraphs):
-            end = _find(words(paragraph), pdf_words, index, position)
+            end = hay.find(words(paragraph), position)
             if end is None:
                 missing.append(MissingText(article, number, paragraph))
             else:
                 position = end
         for text in article.furniture:
-            if _find(words(text), pdf_words, index, 0) is None:
+            if hay.find(words(text), 0) is None:
                 missing.append(MissingText(article, -1, text))
     return missing
 
 
-def _positions(pdf_words: list[str]) -> dict[str, list[int]]:
-    index: dict[str, list[int]] = {}
-    for i, word in enumerate(pdf_words):
-        index.setdefault(word, []).append(i)
-    return index
+class _Hay:
+    """The PDF's words, searched for a paragraph's words in order. Between two words of a
+    paragraph up to MAX_GAP other words may stand (folios, captions, pull quotes)."""
 
+    def __init__(self, marked: list[str]) -> None:
+        self.marked = marked
+        self.clean = [w.replace(SOFT_BREAK, "") for w in marked]
+        self.index: dict[str, list[int]] = {}
+        for i, word in enumerate(self.clean):
+            self.index.setdefault(word, []).append(i)
 
-def _find(needle: list[str], hay: list[str], index: dict[str, list[int]], start: int) -> int | None:
-    """End position of the first match of `needle` at or after `start`, each word at most
-    MAX_GAP words after the one before; None when there is no such match."""
-    if not needle:
-        return start
-    firsts = index.get(needle[0], [])
-    for first in firsts[bisect.bisect_left(firsts, start):]:
-        at = first
-        for word in needle[1:]:
-            at = _next_within(index.get(word, []), at)
-            if at < 0:
-                break
-        else:
-            return at + 1
-    return None
+    def find(self, needle: list[str], start: int) -> int | None:
+        """End position of the first match at or after `start`, or None."""
+        if not needle:
+            return start
+        firsts = self.index.get(needle[0], [])
+        for first in firsts[bisect.bisect_left(firsts, start):]:
+            at: int | None = first
+            for word in needle[1:]:
+                at = self._next(word, at)
+                if at is None:
+                    break
+            else:
+                return at + 1
+        return None
 
-
-def _next_within(positions: list[int], after: int) -> int:
-    i = bisect.bisect_right(positions, after)
-    if i < len(positions) and positions[i] <= after + MAX_GAP + 1:
-        return positions[i]
-    return -1
+    def _next(self, word: str, after: int) -> int | None:
+        window = range(after + 1, min(after + MAX_GAP + 2, len(self.clean)))
+        for i in window:
+            if self.clean[i] == word:
+                return i
+        for i in window:
+            head = self.marked[i].split(SOFT_BREAK)[0]
+            if SOFT_BREAK in self.marked[i] and head and word.startswith(head) and head != word:
+                tail = word[len(head):]
+                return next((j for j in range(i + 1, min(i + MAX_GAP + 2, len(self.clean)))
+                             if self.clean[j] == tail), None)
+        return None
 
 
 def pdf_fonts(pdf: bytes) -> dict[str, bool]:

@@ -102,6 +102,7 @@ class Article:
     body_html: Markup
     place: Placement
     section: str = ""
+    short_title: Markup = EMPTY
     kicker: Markup = EMPTY
     standfirst: Markup = EMPTY
     byline: Markup = EMPTY
@@ -115,6 +116,11 @@ class Article:
     """The body's blocks of text as plain text, in reading order."""
     furniture: list[str] = field(default_factory=list)
     """Headline, kicker, standfirst, byline and caption as plain text."""
+
+    @property
+    def running_title(self) -> str:
+        """Plain text for running heads: the short title, else the title."""
+        return (self.short_title or self.title).striptags()
 
     @property
     def words(self) -> int:
