@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .articles import load_articles
-from .checks import foreign_fonts, marked_words, missing_text, pdf_fonts, pdf_text
+from .checks import foreign_fonts, marked_words, misplaced, missing_text, pdf_fonts, pdf_text
 from .compose import compose
 from .errors import PamphletError, Problem, Problems
 from .fonts import find_fonts, font_dirs
@@ -120,6 +120,7 @@ def check(issue: Issue, articles: list[Article], layout: Layout, rendered: Rende
     if padding:
         warnings.append(f"{padding} blank page(s) added to make the page count a multiple "
                         f"of {layout.pad_to}")
+    warnings.extend(misplaced(articles, rendered.start_pages(), pages))
     for missing in missing_text(articles, marked_words(pdf_text(pdf))):
         warnings.append(str(missing))
     warnings.extend(foreign_fonts(pdf_fonts(pdf), find_fonts(issue.root)))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pypdf
 import pypdfium2 as pdfium
+from fontTools.ttLib import TTFont
 
 from .fonts import FontFace
 from .model import Article
@@ -122,43 +123,71 @@ class _Hay:
         return None
 
 
+def misplaced(articles: list[Article], starts: dict[str, int], pages: int) -> list[str]:
+    """Articles that do not start where the manifest placed them (an overfull page before
+    them pushes everything on)."""
+    wanted = {"front": 1, "back": pages, "centre": pages // 2}
+    warnings = []
+    for article in articles:
+        place = article.place
+        want = place.page if place.kind == "page" else wanted.get(place.kind)
+        start = starts.get(article.id)
+        if want is None or start is None or start == want:
+            continue
+        warnings.append(f"{article.source.name} is placed on {_place_words(place.kind, want)} "
+                        f"but starts on page {start}: "
+                        + ("the pages before it hold too much" if start > want else
+                           "the pages before it hold too little"))
+    return warnings
+
+
+def _place_words(kind: str, page: int) -> str:
+    names = {"front": "the front page", "back": "the back page", "centre": "the centre pages"}
+    return names.get(kind, f"page {page}")
+
+
 def pdf_fonts(pdf: bytes) -> dict[str, bool]:
-    """Every font the PDF uses, by base name without subset prefix, and whether it is embedded."""
+    """Every font the PDF uses and whether it is embedded. An embedded font is named by the
+    PostScript name inside the embedded program itself, so it can be matched with the bundled
+    files exactly; one that is not embedded, by the name the PDF gives it."""
     reader = pypdf.PdfReader(io.BytesIO(pdf))
     fonts: dict[str, bool] = {}
     for page in reader.pages:
         resources = page.get("/Resources")
         font_dict = resources.get_object().get("/Font") if resources else None
         for ref in (font_dict.get_object().values() if font_dict else []):
-            _collect_font(ref.get_object(), fonts)
+            name, embedded = _font_identity(ref.get_object())
+            fonts[name] = fonts.get(name, False) or embedded
     return fonts
 
 
-def _collect_font(font: pypdf.generic.DictionaryObject, fonts: dict[str, bool]) -> None:
-    name = str(font.get("/BaseFont", "")).lstrip("/")
-    name = re.sub(r"^[A-Z]{6}\+", "", name)
+def _font_identity(font: pypdf.generic.DictionaryObject) -> tuple[str, bool]:
     descriptor = font.get("/FontDescriptor")
     for descendant in font.get("/DescendantFonts", []) or []:
         descriptor = descriptor or descendant.get_object().get("/FontDescriptor")
-    embedded = False
+    base = re.sub(r"^[A-Z]{6}\+", "", str(font.get("/BaseFont", "")).lstrip("/"))
+    program = None
     if descriptor is not None:
         descriptor = descriptor.get_object()
-        embedded = any(k in descriptor for k in ("/FontFile", "/FontFile2", "/FontFile3"))
-    fonts[name] = fonts.get(name, False) or embedded
+        program = next((descriptor[k] for k in ("/FontFile2", "/FontFile3", "/FontFile")
+                        if k in descriptor), None)
+    if program is None:
+        return base, False
+    try:
+        with TTFont(io.BytesIO(program.get_object().get_data()), lazy=True) as embedded:
+            return embedded["name"].getDebugName(6) or base, True
+    except Exception:  # a CFF or Type 1 program fontTools cannot open as a font file
+        return base, True
 
 
 def foreign_fonts(used: dict[str, bool], faces: list[FontFace]) -> list[str]:
     """Fonts in the PDF that are not among the bundled or publication fonts, or not embedded."""
-    ours = {_squash(f.postscript_name) for f in faces} | {_squash(f.family) for f in faces}
+    ours = {face.postscript_name for face in faces}
     problems = []
     for name, embedded in sorted(used.items()):
         if not embedded:
             problems.append(f"the font {name} is not embedded in the PDF")
-        elif _squash(name) not in ours and not any(_squash(name).startswith(o) for o in ours):
+        elif name not in ours:
             problems.append(f"some text is set in {name}, a font pamphlet does not bundle "
                             "(a character your fonts lack?)")
     return problems
-
-
-def _squash(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower())

@@ -20,7 +20,8 @@ POSITIONED = ("front", "page", "centre", "back")
 
 @dataclass
 class Section:
-    """A run of articles that starts where the first one is placed (front, page N, centre, back)."""
+    """A run of articles that starts where the first one is placed (front, page N, centre,
+    back); the articles after it that are placed the same way, or not at all, join it."""
 
     kind: str
     page: int | None
@@ -34,9 +35,11 @@ class Section:
 def group_sections(articles: list[Article]) -> list[Section]:
     sections: list[Section] = []
     for article in articles:
-        if not sections or article.place.kind in POSITIONED:
-            kind = article.place.kind if article.place.kind in POSITIONED else "flow"
-            sections.append(Section(kind, article.place.page))
+        place = article.place
+        same_run = sections and (sections[-1].kind, sections[-1].page) == (place.kind, place.page)
+        if not sections or (place.kind in POSITIONED and not same_run):
+            kind = place.kind if place.kind in POSITIONED else "flow"
+            sections.append(Section(kind, place.page))
         sections[-1].articles.append(article)
     if sections and not any(s.kind == "front" for s in sections) and sections[0].kind == "flow":
         sections[0].kind = "front"

@@ -43,6 +43,14 @@ class Rendered:
     def page_count(self) -> int:
         return len(self.document.pages)
 
+    def start_pages(self) -> dict[str, int]:
+        """The page (from 1) where each element with an id starts."""
+        starts: dict[str, int] = {}
+        for number, page in enumerate(self.document.pages, start=1):
+            for anchor in page.anchors:
+                starts.setdefault(anchor, number)
+        return starts
+
     def pdf_bytes(self) -> bytes:
         return self.document.write_pdf(optimize_images=True) or b""
 

@@ -24,8 +24,8 @@ def test_a_dropped_paragraph_is_found():
     pdf = marked_words("3 NEWS The first paragraph is here. The third is here.")
     missing = missing_text([story], pdf)
     assert [m.index for m in missing] == [1]
-    assert "story.md: paragraph 2 is missing from the PDF (starts 'The second one is lost.…')" \
-        == str(missing[0])
+    assert str(missing[0]) \
+        == "story.md: paragraph 2 is missing from the PDF (starts 'The second one is lost.…')"
 
 
 def test_paragraphs_out_of_order_are_reported():
@@ -57,3 +57,38 @@ def test_missing_headline_text_is_reported():
     missing = missing_text([story], marked_words("Bin crews ballot Body."))
     assert [str(m) for m in missing] == [
         "story.md: the headline text is missing from the PDF (starts 'By a bin worker…')"]
+
+
+def test_misplaced_articles():
+    from pamphlet.checks import misplaced
+    front = Article(source=Path("lead.md"), id="a-lead", title="T", body_html="",
+                    place=Placement("front"))
+    page3 = Article(source=Path("p3.md"), id="a-p3", title="T", body_html="",
+                    place=Placement("page", 3))
+    centre = Article(source=Path("c.md"), id="a-c", title="T", body_html="",
+                     place=Placement("centre"))
+    assert misplaced([front, page3, centre], {"a-lead": 1, "a-p3": 3, "a-c": 6}, 12) == []
+    assert misplaced([front, page3, centre], {"a-lead": 1, "a-p3": 4, "a-c": 7}, 12) == [
+        "p3.md is placed on page 3 but starts on page 4: the pages before it hold too much",
+        "c.md is placed on the centre pages but starts on page 7: the pages before it hold "
+        "too much"]
+
+
+def test_fonts_that_are_not_ours_or_not_embedded_are_reported():
+    from pamphlet.checks import foreign_fonts
+    from pamphlet.fonts import FontFace
+    ours = [FontFace("PT Serif", 400, False, "PTSerif-Regular", Path("PTSerif-Regular.ttf"))]
+    assert foreign_fonts({"PTSerif-Regular": True}, ours) == []
+    assert foreign_fonts({"PTSerif-Regular": True, "DejaVuSans": True, "Arial": False}, ours) == [
+        "the font Arial is not embedded in the PDF",
+        "some text is set in DejaVuSans, a font pamphlet does not bundle "
+        "(a character your fonts lack?)"]
+
+
+def test_a_character_the_bundled_fonts_lack_is_caught_in_a_real_build(publication):
+    from test_cli import pamphlet
+    publication.article("short.md", "---\ntitle: Snip\n---\nCut here ✂ and post it.\n")
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 0
+    assert "a font pamphlet does not bundle" in result.output or \
+        "WeasyPrint" in result.output, result.output

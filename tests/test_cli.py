@@ -241,3 +241,20 @@ def test_what_weasyprint_cannot_load_is_reported_and_nothing_leaves_the_machine(
         in result.output
     assert "pamphlet loads only files inside the publication folder" in result.output
     assert "file:///etc/hostname" in result.output
+
+
+def test_an_article_that_does_not_start_on_its_page_is_reported(publication):
+    publication.write_manifest("""
+        title: The Test Paper
+        layout: newspaper
+        date: 2026-11-20
+        articles:
+          - issue-1/lead.md
+          - path: issue-1/short.md
+            place: page 3
+        """)
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 0, result.output
+    assert "warning: short.md is placed on page 3 but starts on page 2: the pages before it " \
+        "hold too little" in result.output
+    assert "warning: 2 blank page(s) added to make the page count a multiple of 4" in result.output
