@@ -98,7 +98,7 @@ def readable_roots(issue: Issue, layout: Layout) -> list[Path]:
 
 def _render(html: str, issue: Issue, layout: Layout, roots: list[Path]) -> Rendered:
     try:
-        return render(html, issue.root, roots)
+        return render(html, issue.root, roots, greyscale=bool(layout.settings.get("mono")))
     except Exception as error:
         raise PamphletError([Problem(
             layout.folder, None,

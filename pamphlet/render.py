@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import mimetypes
 from collections.abc import Iterator
@@ -11,16 +12,19 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import weasyprint
+from PIL import Image, ImageOps
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 
 class LocalFetcher(URLFetcher):
-    """Loads file: URLs inside the allowed folders and nothing else: no network at all."""
+    """Loads file: URLs inside the allowed folders and nothing else: no network at all.
+    For a black-only layout, pictures are handed over in greys."""
 
-    def __init__(self, roots: list[Path]) -> None:
+    def __init__(self, roots: list[Path], greyscale: bool = False) -> None:
         super().__init__(allowed_protocols=["file"], allow_redirects=False)
         self.roots = [r.resolve() for r in roots]
+        self.greyscale = greyscale
         self.refused: list[str] = []
 
     def fetch(self, url: str, headers: object = None) -> URLFetcherResponse:
@@ -30,7 +34,26 @@ class LocalFetcher(URLFetcher):
             self.refused.append(url)
             raise ValueError(f"pamphlet loads only files inside the publication folder: {url}")
         mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        return URLFetcherResponse(path.as_uri(), path.read_bytes(), {"Content-Type": mime})
+        data = path.read_bytes()
+        if self.greyscale and mime in GREYABLE:
+            data, mime = in_greys(data, mime)
+        return URLFetcherResponse(path.as_uri(), data, {"Content-Type": mime})
+
+
+GREYABLE = {"image/jpeg", "image/png", "image/gif", "image/webp"}
+
+
+def in_greys(data: bytes, mime: str) -> tuple[bytes, str]:
+    """The picture in greys: JPEG stays JPEG, anything else becomes PNG (keeping transparency)."""
+    with Image.open(io.BytesIO(data)) as image:
+        image = ImageOps.exif_transpose(image)
+        out = io.BytesIO()
+        if mime == "image/jpeg":
+            image.convert("L").save(out, "JPEG", quality=88)
+            return out.getvalue(), mime
+        has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+        image.convert("LA" if has_alpha else "L").save(out, "PNG")
+        return out.getvalue(), "image/png"
 
 
 @dataclass
@@ -55,9 +78,10 @@ class Rendered:
         return self.document.write_pdf(optimize_images=True) or b""
 
 
-def render(html: str, base: Path, roots: list[Path]) -> Rendered:
-    """Lay out `html`; relative URLs are read from `base`, files only from `roots`."""
-    fetcher = LocalFetcher(roots)
+def render(html: str, base: Path, roots: list[Path], greyscale: bool = False) -> Rendered:
+    """Lay out `html`; relative URLs are read from `base`, files only from `roots`;
+    `greyscale` hands every picture over in greys."""
+    fetcher = LocalFetcher(roots, greyscale)
     with _captured_warnings() as messages:
         document = weasyprint.HTML(
             string=html, base_url=base.resolve().as_uri() + "/", url_fetcher=fetcher,
