@@ -5,14 +5,17 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from markupsafe import Markup
 
 from .errors import PamphletError, Problem, Problems
+from .images import check_picture
 from .markup import inline_text, render_inline, render_markdown
 from .model import Article, ArticleRef, Issue, Placement, parse_place
+from .paths import Refused, resolve_inside
 from .schema import Field, check_mapping
-from .yamlfile import Mapping, parse_yaml, read_text
+from .yamlfile import MAX_BYTES, Mapping, parse_yaml, read_text
 
 FRONT_MATTER_KEYS = {
     "title": Field("text", True, "the headline"),
@@ -34,7 +37,7 @@ FRONT_MATTER_KEYS = {
 FURNITURE = ("kicker", "title", "standfirst", "byline", "caption")
 """Front-matter text that must reach the page too (in any order)."""
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".svg"}
+MAX_IMAGE_BYTES = 40 * 1024 * 1024
 _FENCE = re.compile(r"^---[ \t]*$", re.MULTILINE)
 
 
@@ -57,14 +60,10 @@ def load_articles(issue: Issue) -> list[Article]:
 
 
 def load_article(ref: ArticleRef, issue: Issue, problems: Problems) -> Article | None:
-    source = ref.path
-    if not _inside(source, issue.root):
-        problems.add(issue.manifest, ref.line, f"'{source}' is outside the publication folder",
-                     f"move it into {issue.root}")
-        return None
-    if not source.is_file():
-        problems.add(issue.manifest, ref.line, f"article file not found: {_rel(source, issue)}",
-                     "check the spelling, or create the file")
+    try:
+        source = resolve_inside(ref.reference, issue.manifest.parent, issue.root, MAX_BYTES)
+    except Refused as refused:
+        problems.add(issue.manifest, ref.line, f"article file {refused.message}", refused.hint)
         return None
     text = read_text(source)
     front, body, body_line = split_front_matter(text, source)
@@ -73,7 +72,7 @@ def load_article(ref: ArticleRef, issue: Issue, problems: Problems) -> Article |
     place = _placement(ref, meta, source, line_of.get("place"), problems)
 
     def resolve_image(src: str, line: int | None) -> str | None:
-        path = _image_path(src, source, issue.root, line, problems)
+        path = _image_path(unquote(src), source, issue.root, line, problems)
         return path.as_uri() if path else None
 
     image = None
@@ -138,35 +137,13 @@ def _placement(ref: ArticleRef, meta: dict[str, Any], source: Path, line: int | 
 
 def _image_path(src: str, article: Path, root: Path, line: int | None,
                 problems: Problems) -> Path | None:
-    if re.match(r"^[a-z][a-z0-9+.-]*:", src, re.IGNORECASE):
-        problems.add(article, line, f"the picture '{src}' is not a local file",
-                     "save the picture next to the article and give its file name")
-        return None
-    path = (article.parent / src).resolve()
-    if not _inside(path, root):
-        problems.add(article, line, f"the picture '{src}' is outside the publication folder",
-                     "copy it into the issue's folder")
-        return None
-    if not path.is_file():
-        problems.add(article, line, f"picture not found: {src}",
-                     "check the file name; pictures are looked up next to the article")
-        return None
-    if path.suffix.lower() not in IMAGE_SUFFIXES:
-        problems.add(article, line, f"'{src}' is not a picture pamphlet can use",
-                     "use a JPEG, PNG, GIF, WebP or SVG file")
+    try:
+        path = resolve_inside(src, article.parent, root, MAX_IMAGE_BYTES)
+        check_picture(path)
+    except Refused as refused:
+        problems.add(article, line, f"picture {refused.message}", refused.hint)
         return None
     return path
-
-
-def _inside(path: Path, root: Path) -> bool:
-    return path.resolve().is_relative_to(root.resolve())
-
-
-def _rel(path: Path, issue: Issue) -> str:
-    try:
-        return str(path.relative_to(issue.manifest.parent))
-    except ValueError:
-        return str(path)
 
 
 def _slug(text: str) -> str:

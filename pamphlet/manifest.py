@@ -76,7 +76,7 @@ def _article_refs(entries: list[Any], manifest: Path, problems: Problems) -> lis
             continue
         place = _place(options.get("place"), manifest, line, problems)
         refs.append(ArticleRef(
-            path=(manifest.parent / options["path"]), line=line or 1, place=place,
+            reference=options["path"], line=line or 1, place=place,
             section=options.get("section"), teaser=options.get("teaser"), box=options.get("box")))
     return refs
 

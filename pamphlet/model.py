@@ -44,7 +44,8 @@ def parse_place(text: str) -> Placement | None:
 class ArticleRef:
     """One entry of the manifest's `articles:` list, before the file is read."""
 
-    path: Path
+    reference: str
+    """The path as written, relative to the manifest."""
     line: int
     place: Placement | None = None
     section: str | None = None

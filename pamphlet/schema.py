@@ -92,6 +92,11 @@ _ACCEPTS = {
 def _check_value(value: Any, field: Field, key: str, file: Path, line: int,
                  problems: Problems) -> Any:
     kind = field.kind
+    raw = getattr(value, "raw", None)
+    if raw is not None and raw != str(value):
+        problems.add(file, line, f"YAML reads '{key}: {raw}' as the number {value}",
+                     f"put it in quotes if you mean the text: {key}: \"{raw}\"")
+        return None
     if kind == "text" and isinstance(value, str | int | float | dt.date) and not isinstance(value, bool):
         text = value.isoformat() if isinstance(value, dt.date) else str(value)
         if text.strip():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,48 @@ class Sequence(list[Any]):
     lines: list[int]
 
 
+MAX_DEPTH = 40
+"""Mappings and lists nested deeper than this are refused (PyYAML itself would recurse until
+Python's stack runs out)."""
+
+MAX_BYTES = 1024 * 1024
+"""A manifest or article larger than this is refused before it is parsed."""
+
+
+class RawInt(int):
+    """An integer YAML read from a plain scalar, with the text as written (`1:10` is 70)."""
+
+    raw: str
+
+
+class RawFloat(float):
+    """A float YAML read from a plain scalar, with the text as written (`1.10` is 1.1)."""
+
+    raw: str
+
+
 class _Loader(yaml.SafeLoader):
-    pass
+    """SafeLoader that refuses aliases (no 'billion laughs') and very deep nesting."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed: write the value out in full",
+                event.start_mark)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"this is nested more than {MAX_DEPTH} levels deep",
+                    self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Mapping:
@@ -54,8 +95,39 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> Sequence:
     return seq
 
 
+def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
+    value = RawInt(yaml.SafeLoader.construct_yaml_int(loader, node))
+    value.raw = node.value
+    return value
+
+
+def _construct_float(loader: _Loader, node: yaml.ScalarNode) -> float:
+    value = RawFloat(yaml.SafeLoader.construct_yaml_float(loader, node))
+    value.raw = node.value
+    return value
+
+
+def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode) -> object:
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError as error:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"'{node.value}' is not a real date ({error})", node.start_mark) from None
+
+
 _Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 _Loader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+_Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
+
+_HINTS = (
+    ("'\\t'", "YAML does not allow tabs for indentation: use spaces"),
+    ("could not determine a constructor", "tags such as !!python are not allowed"),
+    ("aliases", "an alias repeats a value marked with &name"),
+    ("nested more than", "flatten the structure"),
+    ("not a real date", "write the date as YYYY-MM-DD"),
+)
 
 
 def parse_yaml(text: str, file: Path, first_line: int = 1) -> Any:
@@ -65,16 +137,28 @@ def parse_yaml(text: str, file: Path, first_line: int = 1) -> Any:
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + first_line if mark is not None else None
-        raise PamphletError([Problem(
-            file, line, f"this is not valid YAML: {error.problem or error.context}",
-            "check the indentation and put text with a ': ' or '#' in quotes")]) from None
+        problem = str(error.problem or error.context)
+        hint = next((h for key, h in _HINTS if key in problem),
+                    "check the indentation and put text with a ': ' or '#' in quotes")
+        raise PamphletError([Problem(file, line, f"this is not valid YAML: {problem}", hint)]) from None
     except yaml.YAMLError as error:
         raise PamphletError([Problem(file, None, f"this is not valid YAML: {error}")]) from None
+    except RecursionError:
+        raise PamphletError([Problem(file, None, "this YAML is nested too deeply")]) from None
 
 
-def read_text(file: Path) -> str:
-    """Read a UTF-8 text file, naming the file and the byte position when it is not UTF-8."""
+def read_text(file: Path, max_bytes: int = MAX_BYTES) -> str:
+    """Read a UTF-8 text file, naming the file and the byte position when it is not UTF-8.
+    Only regular files are read (never a FIFO or device), and none larger than `max_bytes`."""
     try:
+        info = file.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise PamphletError([Problem(file, None, "this is not a regular file",
+                                         "give the path of a text file")])
+        if info.st_size > max_bytes:
+            raise PamphletError([Problem(
+                file, None, f"this file is {info.st_size // 1024} KB, more than pamphlet reads "
+                f"({max_bytes // 1024} KB)", "split it, or check that it is the right file")])
         data = file.read_bytes()
     except FileNotFoundError:
         raise PamphletError([Problem(file, None, "file not found")]) from None
