@@ -9,7 +9,7 @@ from urllib.parse import unquote
 
 from markupsafe import Markup
 
-from .errors import PamphletError, Problem, Problems
+from .errors import PamphletError, Problem, Problems, display_path
 from .images import check_picture
 from .markup import inline_text, render_inline, render_markdown
 from .model import Article, ArticleRef, Issue, Placement, parse_place
@@ -79,7 +79,8 @@ def load_article(ref: ArticleRef, issue: Issue, problems: Problems) -> Article |
     if "image" in meta:
         image = _image_path(meta["image"], source, issue.root, line_of.get("image"), problems)
     slug = "a-" + _slug(source.stem)
-    rendered = render_markdown(body, doc_id=slug, resolve_image=resolve_image, first_line=body_line)
+    rendered = render_markdown(body, doc_id=slug, resolve_image=resolve_image,
+                               first_line=body_line, allow_html=issue.raw_html)
     teaser = ref.teaser if ref.teaser is not None else meta.get("teaser", "")
     if teaser is True:
         teaser = meta.get("standfirst", "")
@@ -96,6 +97,7 @@ def load_article(ref: ArticleRef, issue: Issue, problems: Problems) -> Article |
         teaser=Markup(render_inline(teaser)) if isinstance(teaser, str) and teaser else Markup(""),
         paragraphs=rendered.paragraphs,
         furniture=[inline_text(meta[key]) for key in FURNITURE if meta.get(key)],
+        warnings=[f"{display_path(source)}:{line}: {note}" for line, note in rendered.notes],
     )
 
 

@@ -12,14 +12,16 @@ from .checks import foreign_fonts, marked_words, misplaced, missing_text, pdf_fo
 from .compose import compose
 from .errors import PamphletError, Problem, Problems
 from .fonts import find_fonts, font_dirs
+from .isolation import LimitExceeded, Limits, run_limited
 from .layouts import Layout, find_layout, layout_dirs
 from .manifest import load_issue
 from .model import Article, Issue
-from .output import write_atomically
+from .output import exclusive, write_atomically
 from .publication import root_of_manifest
 from .render import Rendered, render
 
 Progress = Callable[[str], None]
+DEFAULT_LIMITS = Limits()
 
 
 @dataclass
@@ -56,14 +58,19 @@ def load(manifest: Path) -> tuple[Issue, list[Article], Layout]:
 
 
 def build(manifest: Path, out: Path | None = None, strict: bool = False,
-          progress: Progress = lambda message: None) -> BuildResult:
+          progress: Progress = lambda message: None, limits: Limits = DEFAULT_LIMITS) -> BuildResult:
     started = time.perf_counter()
     progress("reading the manifest and articles")
     issue, articles, layout = load(manifest)
     pdf_path = out or issue.root / "build" / f"{issue.name}.pdf"
-    html, rendered, padding = lay_out(issue, articles, layout, progress)
-    progress("writing the PDF")
-    pdf = rendered.pdf_bytes()
+    with exclusive(pdf_path, lambda: progress(f"waiting for another build of {pdf_path.name}")):
+        return _build(issue, articles, layout, pdf_path, strict, progress, limits, started)
+
+
+def _build(issue: Issue, articles: list[Article], layout: Layout, pdf_path: Path, strict: bool,
+           progress: Progress, limits: Limits, started: float) -> BuildResult:
+    html, rendered, padding = lay_out(issue, articles, layout, progress, limits)
+    pdf = rendered.pdf
     warnings = check(issue, articles, layout, rendered, pdf, padding)
     if strict and warnings:
         raise PamphletError([Problem(issue.manifest, None, w) for w in warnings]
@@ -76,18 +83,19 @@ def build(manifest: Path, out: Path | None = None, strict: bool = False,
 
 
 def lay_out(issue: Issue, articles: list[Article], layout: Layout,
-            progress: Progress = lambda message: None) -> tuple[str, Rendered, int]:
+            progress: Progress = lambda message: None,
+            limits: Limits = DEFAULT_LIMITS) -> tuple[str, Rendered, int]:
     """Compose and render; when the layout wants a multiple of N pages, add blank pages
     before the back page and render again."""
     roots = readable_roots(issue, layout)
     progress("laying out the pages")
     html = compose(issue, articles, layout)
-    rendered = _render(html, issue, layout, roots)
+    rendered = _render(html, issue, layout, roots, limits)
     short = -rendered.page_count % layout.pad_to
     if short:
         progress(f"adding {short} blank page(s) to make a multiple of {layout.pad_to}")
         html = compose(issue, articles, layout, padding=short)
-        rendered = _render(html, issue, layout, roots)
+        rendered = _render(html, issue, layout, roots, limits)
     return html, rendered, short
 
 
@@ -96,20 +104,37 @@ def readable_roots(issue: Issue, layout: Layout) -> list[Path]:
     return [issue.root, *layout_dirs(issue.root), *font_dirs(issue.root), *layout.chain]
 
 
-def _render(html: str, issue: Issue, layout: Layout, roots: list[Path]) -> Rendered:
+def _render(html: str, issue: Issue, layout: Layout, roots: list[Path],
+            limits: Limits) -> Rendered:
     try:
-        return render(html, issue.root, roots, greyscale=bool(layout.settings.get("mono")))
+        return run_limited(render, (html, issue.root, roots, bool(layout.settings.get("mono"))),
+                           limits)
+    except LimitExceeded as stop:
+        raise PamphletError([Problem(issue.manifest, None, _limit_message(issue, stop),
+                                     "the previous PDF is unchanged; look for a huge size or a "
+                                     "very long table in the layout or the articles")]) from stop
     except Exception as error:
         raise PamphletError([Problem(
-            layout.folder, None,
-            f"WeasyPrint could not lay out the pages ({type(error).__name__}: {error})",
+            layout.folder, None, f"WeasyPrint could not lay out the pages ({error})",
             "this is usually CSS that WeasyPrint does not support: undo the last change to "
             "the layout; --debug shows where it failed")]) from error
 
 
+def _limit_message(issue: Issue, stop: LimitExceeded) -> str:
+    if stop.kind == "time":
+        return (f"laying out {issue.name} took longer than {stop.limits.seconds:g} s, so it was "
+                "stopped (--timeout sets the limit)")
+    if stop.kind == "memory":
+        return (f"laying out {issue.name} needed more than {stop.limits.memory_mb} MB of memory, "
+                "so it was stopped (--memory sets the limit)")
+    return (f"laying out {issue.name} stopped without a word: most likely it ran out of memory "
+            f"(limit {stop.limits.memory_mb} MB; --memory sets it)")
+
+
 def check(issue: Issue, articles: list[Article], layout: Layout, rendered: Rendered,
           pdf: bytes, padding: int) -> list[str]:
-    warnings = [f"WeasyPrint: {message}" for message in rendered.messages]
+    warnings = [w for article in articles for w in article.warnings]
+    warnings += [f"WeasyPrint: {message}" for message in rendered.messages]
     pages = rendered.page_count
     if issue.pages and pages != issue.pages:
         warnings.append(f"the issue fills {pages} pages but the manifest plans {issue.pages}")
@@ -120,7 +145,7 @@ def check(issue: Issue, articles: list[Article], layout: Layout, rendered: Rende
     if padding:
         warnings.append(f"{padding} blank page(s) added to make the page count a multiple "
                         f"of {layout.pad_to}")
-    warnings.extend(misplaced(articles, rendered.start_pages(), pages))
+    warnings.extend(misplaced(articles, rendered.start_pages, pages))
     for missing in missing_text(articles, marked_words(pdf_text(pdf))):
         warnings.append(str(missing))
     warnings.extend(foreign_fonts(pdf_fonts(pdf), find_fonts(issue.root)))

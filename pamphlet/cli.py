@@ -13,6 +13,7 @@ import typer
 from . import __version__
 from .build import build as build_issue
 from .errors import PamphletError, display_path
+from .isolation import Limits
 from .publication import resolve_manifest
 
 app = typer.Typer(help="Turn an issue manifest and Markdown articles into print-ready PDFs.",
@@ -55,6 +56,10 @@ def build(
                                              "(default: build/NAME.pdf).")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors: "
                                          "write nothing if any.")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", min=1, help="Stop a layout that takes "
+                                           "longer than this many seconds.")] = 300,
+    memory: Annotated[int, typer.Option("--memory", min=64, help="Stop a layout that needs "
+                                        "more than this many MB of memory.")] = 4096,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
@@ -68,7 +73,7 @@ def build(
 
     with reported_errors():
         result = build_issue(resolve_manifest(issue, Path.cwd()), out=out, strict=strict,
-                             progress=progress)
+                             progress=progress, limits=Limits(timeout, memory))
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
     say(f"{display_path(result.pdf)}: {result.pages} pages, {result.size / 1024:.0f} KB, "
@@ -84,7 +89,9 @@ def reported_errors() -> Iterator[None]:
         yield
     except PamphletError as error:
         if state["debug"] and error.__cause__ is not None:
-            traceback.print_exception(error.__cause__)
+            cause = error.__cause__
+            typer.echo(getattr(cause, "details", None) or "".join(
+                traceback.format_exception(cause)), err=True)
         for problem in error.problems:
             typer.echo(f"error: {problem}", err=True)
         typer.echo("Nothing was written; the last PDF is unchanged.", err=True)

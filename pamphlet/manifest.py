@@ -30,6 +30,7 @@ MANIFEST_KEYS = {
     "contact": Field("text", help="Markdown for the contact box"),
     "imprint": Field("text", help="Markdown for the imprint line"),
     "language": Field("text", help="e.g. en-GB, the language of the text"),
+    "raw_html": Field("bool", help="let articles use simple HTML (it is sanitised)"),
     "hyphenation": Field("text", help="whose hyphenation rules to use, e.g. en-US"),
 }
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
+import nh3
 from markdown_it import MarkdownIt
 from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
@@ -17,15 +20,38 @@ ImageResolver = Callable[[str, int | None], str | None]
 TEXT_BLOCKS = {"paragraph_open", "heading_open", "th_open", "td_open"}
 
 
+SAFE_TAGS = {
+    "p", "br", "hr", "h3", "h4", "h5", "h6", "em", "strong", "b", "i", "u", "s", "sub", "sup",
+    "small", "mark", "abbr", "cite", "q", "code", "pre", "kbd", "span", "div", "a", "ul", "ol",
+    "li", "dl", "dt", "dd", "blockquote", "figure", "figcaption", "img", "table", "caption",
+    "thead", "tbody", "tfoot", "tr", "th", "td", "section", "aside",
+}
+"""What raw HTML in an article may keep when the manifest allows it: text structure only.
+No style, script, link, meta, iframe, object, embed, form, svg; no style or event attributes."""
+
+SAFE_ATTRIBUTES = {
+    "*": {"class", "id", "title", "lang"},
+    "a": {"href"},
+    "img": {"src", "alt", "width", "height"},
+    "th": {"colspan", "rowspan", "scope"},
+    "td": {"colspan", "rowspan"},
+    "ol": {"start"},
+}
+_TAG = re.compile(r"<\s*([a-zA-Z][a-zA-Z0-9-]*)")
+_RISKY_ATTRIBUTE = re.compile(r"\s(on[a-z]+|style|rel)\s*=", re.IGNORECASE)
+
+
 @dataclass
 class Rendered:
     html: str
     paragraphs: list[str] = field(default_factory=list)
     """The plain text of every block of text, in reading order (for the text-integrity check)."""
+    notes: list[tuple[int, str]] = field(default_factory=list)
+    """(line, message) about raw HTML: what the sanitiser took out, or that it shows as text."""
 
 
-def _parser() -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"typographer": True, "html": False})
+def _parser(html: bool) -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"typographer": True, "html": html})
     md.enable(["replacements", "smartquotes", "table", "strikethrough"])
     md.use(footnote_plugin)
     md.add_render_rule("heading_open", _heading_open)
@@ -50,18 +76,72 @@ def _heading_close(self: RendererHTML, tokens: Sequence[Token], idx: int, option
     return f"</{_heading_tag(tokens[idx])}>\n"
 
 
-_MD = _parser()
+_MD = _parser(html=False)
+_MD_HTML = _parser(html=True)
 
 
 def render_markdown(text: str, doc_id: str = "", resolve_image: ImageResolver | None = None,
-                    first_line: int = 1) -> Rendered:
-    """Render Markdown; `first_line` is the line of the text's start in its file (for errors)."""
+                    first_line: int = 1, allow_html: bool = False) -> Rendered:
+    """Render Markdown; `first_line` is the line of the text's start in its file (for errors).
+    Raw HTML is shown as text unless `allow_html`, and then only what SAFE_TAGS allow stays."""
+    md = _MD_HTML if allow_html else _MD
     env: dict[str, Any] = {"docId": doc_id} if doc_id else {}
-    tokens = _MD.parse(text, env)
+    tokens = md.parse(text, env)
     if resolve_image is not None:
         _resolve_images(tokens, resolve_image, first_line)
-    html = _MD.renderer.render(tokens, _MD.options, env)
-    return Rendered(html=html, paragraphs=plain_paragraphs(tokens))
+    html = md.renderer.render(tokens, md.options, env)
+    if not allow_html:
+        return Rendered(html, plain_paragraphs(tokens), _html_as_text(tokens, first_line))
+
+    def keep_attribute(tag: str, attribute: str, value: str) -> str | None:
+        if tag == "img" and attribute == "src" and not value.startswith("file:"):
+            return resolve_image(unquote(value), first_line) if resolve_image else None
+        return value
+
+    html = nh3.clean(html, tags=SAFE_TAGS, attributes=SAFE_ATTRIBUTES, link_rel=None,
+                     url_schemes={"http", "https", "mailto", "file"}, strip_comments=True,
+                     attribute_filter=keep_attribute)
+    return Rendered(html, plain_paragraphs(tokens), _unsafe_html(tokens, first_line))
+
+
+def _raw_html(tokens: list[Token], first_line: int) -> list[tuple[int, str]]:
+    """(line, content) of every piece of raw HTML."""
+    found = []
+    line = first_line
+    for token in tokens:
+        if token.map:
+            line = first_line + token.map[0]
+        if token.type == "html_block":
+            found.append((line, token.content))
+        for child in token.children or []:
+            if child.type == "html_inline":
+                found.append((line, child.content))
+    return found
+
+
+def _unsafe_html(tokens: list[Token], first_line: int) -> list[tuple[int, str]]:
+    """What the sanitiser takes out of the raw HTML, with the line it stands on."""
+    notes = []
+    for line, content in _raw_html(tokens, first_line):
+        for tag in _TAG.findall(content):
+            if tag.lower() not in SAFE_TAGS:
+                notes.append((line, f"removed <{tag.lower()}> from the raw HTML"))
+        for attribute in _RISKY_ATTRIBUTE.findall(content):
+            notes.append((line, f"removed the {attribute.lower()} attribute from the raw HTML"))
+    return notes
+
+
+def _html_as_text(tokens: list[Token], first_line: int) -> list[tuple[int, str]]:
+    """Where HTML tags will be printed as text because raw HTML is off."""
+    line = first_line
+    for token in tokens:
+        if token.map:
+            line = first_line + token.map[0]
+        text = token.content if token.type == "inline" else ""
+        if _TAG.search(text) and re.search(r"</?[a-zA-Z][^>]*>", text):
+            return [(line, "HTML tags are printed as text (raw HTML is off; "
+                           "'raw_html: true' in the manifest allows simple HTML)")]
+    return []
 
 
 def render_inline(text: str) -> str:

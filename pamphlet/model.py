@@ -77,6 +77,7 @@ class Issue:
     imprint: str = ""
     language: str = "en-GB"
     hyphenation: str = ""
+    raw_html: bool = False
     lines: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -117,6 +118,8 @@ class Article:
     """The body's blocks of text as plain text, in reading order."""
     furniture: list[str] = field(default_factory=list)
     """Headline, kicker, standfirst, byline and caption as plain text."""
+    warnings: list[str] = field(default_factory=list)
+    """What the editor should know about this article (e.g. HTML the sanitiser removed)."""
 
     @property
     def running_title(self) -> str:

@@ -32,16 +32,17 @@ def resolve_inside(reference: str, base: Path, root: Path, max_bytes: int) -> Pa
                       "paths must be relative to the file that names them")
     path = base / reference
     try:
-        resolved = path.resolve(strict=True)
-    except FileNotFoundError:
-        raise Refused(f"not found: {reference}", _did_you_mean(path) or
-                      "check the spelling, or create the file") from None
+        resolved = path.resolve()
     except (OSError, RuntimeError) as error:
         raise Refused(f"cannot follow '{reference}': {error}") from None
     if not resolved.is_relative_to(root.resolve()):
         raise Refused(f"'{reference}' is outside the publication folder",
                       f"copy it into {root}")
-    info = resolved.stat()
+    try:
+        info = resolved.stat()
+    except OSError:
+        raise Refused(f"not found: {reference}", _did_you_mean(path) or
+                      "check the spelling, or create the file") from None
     if not stat.S_ISREG(info.st_mode):
         raise Refused(f"'{reference}' is not a regular file", "give the path of a file")
     if info.st_size > max_bytes:

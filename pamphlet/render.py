@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import mimetypes
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ import weasyprint
 from PIL import Image, ImageOps
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+MAX_RESOURCE_BYTES = 64 * 1024 * 1024
 
 
 class LocalFetcher(URLFetcher):
@@ -33,6 +36,10 @@ class LocalFetcher(URLFetcher):
         if path is None or not any(path.is_relative_to(root) for root in self.roots):
             self.refused.append(url)
             raise ValueError(f"pamphlet loads only files inside the publication folder: {url}")
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RESOURCE_BYTES:
+            self.refused.append(url)
+            raise ValueError(f"not a regular file of at most {MAX_RESOURCE_BYTES >> 20} MB: {url}")
         mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         data = path.read_bytes()
         if self.greyscale and mime in GREYABLE:
@@ -58,35 +65,30 @@ def in_greys(data: bytes, mime: str) -> tuple[bytes, str]:
 
 @dataclass
 class Rendered:
-    document: weasyprint.document.Document
+    """What a render produced: plain data, so it can come back from a child process."""
+
+    pdf: bytes
+    page_count: int
+    start_pages: dict[str, int]
+    """The page (from 1) where each element with an id starts."""
     messages: list[str] = field(default_factory=list)
     """What WeasyPrint reported (things it could not load or lay out), in plain words."""
 
-    @property
-    def page_count(self) -> int:
-        return len(self.document.pages)
-
-    def start_pages(self) -> dict[str, int]:
-        """The page (from 1) where each element with an id starts."""
-        starts: dict[str, int] = {}
-        for number, page in enumerate(self.document.pages, start=1):
-            for anchor in page.anchors:
-                starts.setdefault(anchor, number)
-        return starts
-
-    def pdf_bytes(self) -> bytes:
-        return self.document.write_pdf(optimize_images=True) or b""
-
 
 def render(html: str, base: Path, roots: list[Path], greyscale: bool = False) -> Rendered:
-    """Lay out `html`; relative URLs are read from `base`, files only from `roots`;
-    `greyscale` hands every picture over in greys."""
+    """Lay out `html` and write the PDF; relative URLs are read from `base`, files only from
+    `roots`; `greyscale` hands every picture over in greys."""
     fetcher = LocalFetcher(roots, greyscale)
     with _captured_warnings() as messages:
         document = weasyprint.HTML(
             string=html, base_url=base.resolve().as_uri() + "/", url_fetcher=fetcher,
         ).render(font_config=FontConfiguration())
-    return Rendered(document, messages)
+        pdf = document.write_pdf(optimize_images=True) or b""
+    starts: dict[str, int] = {}
+    for number, page in enumerate(document.pages, start=1):
+        for anchor in page.anchors:
+            starts.setdefault(anchor, number)
+    return Rendered(pdf, len(document.pages), starts, messages)
 
 
 class _ListHandler(logging.Handler):

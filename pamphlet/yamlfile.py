@@ -14,15 +14,19 @@ from .errors import PamphletError, Problem
 class Mapping(dict[str, Any]):
     """A YAML mapping; `.line` is where it starts, `.lines[key]` where each key stands."""
 
-    line: int = 1
-    lines: dict[str, int]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.line = 1
+        self.lines: dict[str, int] = {}
 
 
 class Sequence(list[Any]):
     """A YAML list; `.lines[i]` is the line of item i."""
 
-    line: int = 1
-    lines: list[int]
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.line = 1
+        self.lines: list[int] = []
 
 
 MAX_DEPTH = 40
@@ -73,7 +77,6 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Mapping:
     loader.flatten_mapping(node)
     mapping = Mapping()
     mapping.line = node.start_mark.line + 1
-    mapping.lines = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         line = key_node.start_mark.line + 1

@@ -161,17 +161,18 @@ def test_failed_build_leaves_the_last_pdf_untouched(publication):
     assert result.exit_code == 1
     assert "the last PDF is unchanged" in result.output
     assert publication.pdf.read_bytes() == before
-    assert sorted(p.name for p in publication.pdf.parent.iterdir()) == ["issue-1.html", "issue-1.pdf"]
+    left = sorted(p.name for p in publication.pdf.parent.iterdir() if not p.name.endswith(".lock"))
+    assert left == ["issue-1.html", "issue-1.pdf"], "no temporary files are left behind"
 
 
 def test_crash_while_writing_leaves_the_last_pdf_untouched(publication, monkeypatch):
     assert pamphlet("build", "issue-1").exit_code == 0
     before = publication.pdf.read_bytes()
 
-    def broken_pdf(self):
+    def broken_write(path, data):
         raise OSError("disk full")
 
-    monkeypatch.setattr("pamphlet.render.Rendered.pdf_bytes", broken_pdf)
+    monkeypatch.setattr("pamphlet.build.write_atomically", broken_write)
     result = pamphlet("build", "issue-1")
     assert result.exit_code == 2
     assert "pamphlet failed unexpectedly: OSError: disk full" in result.output

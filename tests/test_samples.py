@@ -108,7 +108,7 @@ def test_one_section_can_be_laid_out_on_its_own():
     spread = [a for a in articles if a.place.kind == "centre"]
     rendered = render(compose(issue, spread, layout), issue.root, readable_roots(issue, layout))
     assert 1 <= rendered.page_count <= 3
-    pdf = rendered.pdf_bytes()
+    pdf = rendered.pdf
     assert missing_text(spread, marked_words(pdf_text(pdf))) == []
 
 

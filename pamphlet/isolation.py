@@ -1,0 +1,112 @@
+"""Running the layout in a child process with a time and memory limit, so that a runaway
+render (WeasyPrint has no limits of its own) is stopped with a message, not left to hang."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import resource
+import tempfile
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import IO, Any, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Limits:
+    seconds: float = 300.0
+    """Wall-clock time for one render."""
+    memory_mb: int = 4096
+    """Memory the render may take on top of what the process already has."""
+
+
+class LimitExceeded(Exception):
+    """The render ran out of time ('time') or memory ('memory'), or died ('crash');
+    `details` is what the child wrote to stderr (shown under --debug)."""
+
+    def __init__(self, kind: str, limits: Limits, details: str = "") -> None:
+        super().__init__(kind)
+        self.kind = kind
+        self.limits = limits
+        self.details = details
+
+
+class ChildFailed(Exception):
+    """The child raised something unexpected; `details` is its traceback."""
+
+    def __init__(self, summary: str, details: str) -> None:
+        super().__init__(summary)
+        self.details = details
+
+
+def can_isolate() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def run_limited(func: Callable[..., T], args: tuple[Any, ...], limits: Limits) -> T:
+    """`func(*args)` in a forked child under `limits`; in-process where fork is missing."""
+    if not can_isolate():
+        return func(*args)
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    with tempfile.TemporaryFile() as stderr:
+        child = context.Process(target=_child,
+                                args=(sender, func, args, limits.memory_mb, stderr.fileno()))
+        child.start()
+        sender.close()
+        try:
+            if not receiver.poll(limits.seconds):
+                raise LimitExceeded("time", limits)
+            try:
+                status, payload = receiver.recv()
+            except EOFError:  # the child died without a word: a crash, most often out of memory
+                raise LimitExceeded("crash", limits, _tail(stderr)) from None
+        finally:
+            if child.is_alive():
+                child.kill()
+            child.join()
+            receiver.close()
+    if status == "ok":
+        return payload
+    if status == "memory":
+        raise LimitExceeded("memory", limits)
+    raise ChildFailed(*payload)
+
+
+def _tail(stderr: IO[bytes]) -> str:
+    stderr.seek(0)
+    return stderr.read()[-4000:].decode("utf-8", "replace")
+
+
+def _child(sender: Connection, func: Callable[..., Any], args: tuple[Any, ...],
+           memory_mb: int, stderr: int) -> None:
+    os.dup2(stderr, 2)  # a dying C library's last words go to the parent, not the editor
+    try:
+        mapped = _address_space()
+        if mapped:
+            limit = mapped + memory_mb * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        sender.send(("ok", func(*args)))
+    except MemoryError:
+        sender.send(("memory", None))
+    except BaseException as error:  # everything goes back to the parent, which decides
+        sender.send(("error", (f"{type(error).__name__}: {error}", traceback.format_exc())))
+    finally:
+        sender.close()
+        os._exit(0)
+
+
+def _address_space() -> int:
+    """The address space this process already maps (VmSize) in bytes; 0 if unknown."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0

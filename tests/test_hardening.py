@@ -1,0 +1,305 @@
+"""Hostile or broken input: never a leak, a hang, a traceback or a lost PDF.
+The rows of the bad-input table in the design notes, one class per test."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pypdf
+import pytest
+from conftest import write
+from PIL import Image
+from test_cli import pamphlet
+
+
+def use_manifest(publication, extra: str = "", layout: str = "bulletin") -> None:
+    publication.write_manifest(f"""
+        title: The Test Sheet
+        layout: {layout}
+        date: 2026-11-20
+        articles:
+          - issue-1/lead.md
+          - issue-1/short.md
+        """ + extra)
+
+
+# --- A. Manifest YAML -------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("title: x\nlayout: bulletin\ndate: 2026-11-20\narticles:\n\t- issue-1/lead.md\n",
+     "issue-1.yaml:5: this is not valid YAML: found character '\\t' that cannot start any token "
+     "(YAML does not allow tabs for indentation: use spaces)"),
+    ("title: &t x\nsubtitle: *t\nlayout: bulletin\ndate: 2026-11-20\narticles: [issue-1/lead.md]\n",
+     "issue-1.yaml:2: this is not valid YAML: aliases (*name) are not allowed"),
+    ("title: x\nlayout: bulletin\ndate: 2026-11-20\narticles: " + "[" * 100 + "]" * 100 + "\n",
+     "this is nested more than 40 levels deep"),
+    ("title: !!python/object/apply:os.system ['touch pwned']\n",
+     "issue-1.yaml:1: this is not valid YAML: could not determine a constructor for the tag"),
+    ("title: x\nlayout: bulletin\ndate: 2024-13-45\narticles: [issue-1/lead.md]\n",
+     "issue-1.yaml:3: this is not valid YAML: '2024-13-45' is not a real date"),
+    ("title: x\nprice: 1:10\nlayout: bulletin\ndate: 2026-11-20\narticles: [issue-1/lead.md]\n",
+     "issue-1.yaml:2: YAML reads 'price: 1:10' as the number 70 (put it in quotes"),
+    ("", "issue-1.yaml:1: the manifest has no 'title'"),
+    ("- just\n- a list\n", "the manifest must be a set of 'key: value' lines (found a list)"),
+    ("title: x\nlayout: bulletin\ndate: 2026-11-20\narticles: issue-1/lead.md\n",
+     "issue-1.yaml:4: 'articles' should be a list, not 'issue-1/lead.md'"),
+])
+def test_bad_manifests_get_one_clear_line(publication, text, expected):
+    publication.manifest.write_text(text)
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 1
+    assert expected in result.output
+    assert "Traceback" not in result.output
+    assert not (publication.root / "pwned").exists()
+
+
+def test_a_huge_manifest_is_refused_before_it_is_parsed(publication):
+    publication.manifest.write_text("title: x\n# " + "x" * 2_000_000 + "\n")
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 1
+    assert "KB, more than pamphlet reads (1024 KB)" in result.output
+
+
+# --- B. References and paths ------------------------------------------------------------------
+
+@pytest.mark.parametrize(("reference", "expected"), [
+    ("../../../etc/passwd", "is outside the publication folder"),
+    ("/etc/passwd", "is an absolute path (paths must be relative to the file that names them)"),
+    ("~/notes.md", "is an absolute path"),
+    ("C:\\\\Windows\\\\win.ini", "is an absolute path"),
+    ("https://example.org/story.md", "is a web address, not a file"),
+    ("issue-1", "is not a regular file"),
+    ("issue-1/LEAD.md", "not found: issue-1/LEAD.md (did you mean 'lead.md'?)"),
+])
+def test_article_references_stay_inside_the_publication(publication, reference, expected):
+    publication.manifest.write_text(publication.manifest.read_text().replace(
+        "issue-1/short.md", f'"{reference}"'))
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 1
+    assert "issues/issue-1.yaml:7: article file" in result.output
+    assert expected in result.output
+
+
+def test_a_symlink_out_of_the_publication_is_refused(publication, tmp_path):
+    secret = write(tmp_path / "secret.md", "---\ntitle: Secret\n---\nPrivate.\n")
+    (publication.root / "issues" / "issue-1" / "short.md").unlink()
+    (publication.root / "issues" / "issue-1" / "short.md").symlink_to(secret)
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 1
+    assert "'issue-1/short.md' is outside the publication folder" in result.output
+
+
+def test_a_fifo_is_refused_without_hanging(publication):
+    fifo = publication.root / "issues" / "issue-1" / "short.md"
+    fifo.unlink()
+    os.mkfifo(fifo)
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 1
+    assert "'issue-1/short.md' is not a regular file" in result.output
+
+
+# --- C. Article content -----------------------------------------------------------------------
+
+@pytest.fixture
+def listener():
+    """A local HTTP server that counts the requests it gets."""
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_hostile_article_makes_no_request_and_attaches_nothing(publication, listener):
+    url, hits = listener
+    use_manifest(publication, "raw_html: true\n")
+    publication.article("short.md", f"""
+        ---
+        title: Hostile
+        ---
+        <link rel="attachment" href="file:///etc/passwd">
+        <a rel="attachment" href="{url}/leak">leak</a>
+
+        <style>@import url({url}/evil.css);</style>
+        <p style="background: url({url}/bg.png)">Styled.</p>
+
+        <iframe src="{url}/frame"></iframe><object data="{url}/obj"></object>
+        """)
+    write(publication.root / "layouts" / "remote" / "layout.yaml", "extends: bulletin\n")
+    write(publication.root / "layouts" / "remote" / "style.css",
+          f"@import url({url}/import.css);\nbody {{ background: url({url}/layout.png); }}\n")
+    publication.manifest.write_text(
+        publication.manifest.read_text().replace("layout: bulletin", "layout: remote"))
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 0, result.output
+    assert hits == []
+    reader = pypdf.PdfReader(publication.pdf)
+    assert "/EmbeddedFiles" not in reader.trailer["/Root"].get("/Names", {})
+    assert not reader.attachments
+    html = publication.pdf.with_suffix(".html").read_text()
+    for gone in ("<style", "<link", "<iframe", "<object", "attachment", "style="):
+        assert gone not in html.split("</head>")[1], gone
+
+
+@pytest.mark.parametrize("raw_html", [False, True])
+def test_a_remote_picture_is_an_error_and_no_request(publication, listener, raw_html):
+    url, hits = listener
+    use_manifest(publication, f"raw_html: {str(raw_html).lower()}\n")
+    body = f'<img src="{url}/raw.png">' if raw_html else f"![A pic]({url}/p.jpg)"
+    publication.article("short.md", f"---\ntitle: Pic\n---\nText.\n\n{body}\n")
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 1
+    assert "issues/issue-1/short.md:" in result.output
+    assert "is a web address, not a file" in result.output
+    assert hits == []
+
+
+def test_raw_html_is_text_unless_the_manifest_allows_it(publication):
+    publication.article("short.md", """
+        ---
+        title: Tags
+        ---
+        Some <b>bold</b> and <script>alert(1)</script> here.
+
+        [a link](javascript:alert(1)) and <span onclick="alert(1)">click</span>
+        """)
+    result = pamphlet("build", "issue-1")
+    assert "issues/issue-1/short.md:4: HTML tags are printed as text" in result.output
+    html = publication.pdf.with_suffix(".html").read_text()
+    assert "&lt;b&gt;bold&lt;/b&gt;" in html and "<script" not in html
+    assert 'href="javascript:' not in html
+
+    use_manifest(publication, "raw_html: true\n")
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 0, result.output
+    assert "issues/issue-1/short.md:4: removed <script> from the raw HTML" in result.output
+    assert "issues/issue-1/short.md:6: removed the onclick attribute from the raw HTML" in result.output
+    html = publication.pdf.with_suffix(".html").read_text()
+    assert "<b>bold</b>" in html
+    assert "<script" not in html and "onclick" not in html and 'href="javascript:' not in html
+
+
+def test_article_text_is_never_a_template_and_fields_are_escaped(publication):
+    use_manifest(publication)
+    publication.manifest.write_text(publication.manifest.read_text().replace(
+        "title: The Test Sheet", "title: \"<b>Hi</b>{{ 7*7 }}\""))
+    publication.article("short.md",
+                        "---\ntitle: \"{{ config }}\"\n---\nSum: {{ 7*7 }} {% if 1 %}x{% endif %}\n")
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 0, result.output
+    html = publication.pdf.with_suffix(".html").read_text()
+    assert "Sum: {{ 7*7 }} {% if 1 %}x{% endif %}" in html
+    assert "{{ config }}" in html and "49" not in html
+    assert "&lt;b&gt;Hi&lt;/b&gt;" in html
+
+
+@pytest.mark.parametrize(("make", "expected"), [
+    (lambda p: p.write_text("not a picture"), "'pic.jpg' is damaged or is not a picture"),
+    (lambda p: Image.new("L", (9000, 5000)).save(p, "PNG"), "'pic.jpg' is 9000 x 5000 pixels, "
+     "more than pamphlet takes (40 million)"),
+    (lambda p: Image.new("L", (20000, 10000)).save(p, "PNG"), "has too many pixels to be a safe"),
+    (lambda p: Image.new("RGB", (20, 20)).save(p, "BMP"), "'pic.jpg' is a BMP picture, which "
+     "pamphlet does not print"),
+])
+def test_pictures_are_checked_by_content(publication, make, expected):
+    make(publication.root / "issues" / "issue-1" / "pic.jpg")
+    publication.article("short.md", "---\ntitle: Pic\nimage: pic.jpg\n---\nText.\n")
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 1
+    assert "issues/issue-1/short.md:3: picture" in result.output
+    assert expected in result.output
+
+
+def test_an_extremely_long_word_and_an_empty_article_still_build(publication):
+    publication.article("short.md", "---\ntitle: Empty\n---\n")
+    publication.article("lead.md", "---\ntitle: Long\n---\n" + "x" * 3000 + "\n")
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 0, result.output
+
+
+# --- D. Resource limits and build state -------------------------------------------------------
+
+def _long_newspaper(publication) -> None:
+    use_manifest(publication, layout="newspaper")
+    paragraph = "Workers at the depot voted to strike over pay and hours. " * 12
+    publication.article("lead.md", "---\ntitle: Long\nplace: front\n---\n" +
+                        "\n\n".join([paragraph] * 120) + "\n")
+
+
+def test_a_render_past_the_time_limit_is_stopped_and_the_old_pdf_kept(publication):
+    assert pamphlet("build", "issue-1").exit_code == 0
+    before = publication.pdf.read_bytes()
+    _long_newspaper(publication)
+    result = pamphlet("build", "issue-1", "--timeout", "1")
+    assert result.exit_code == 1
+    assert "laying out issue-1 took longer than 1 s, so it was stopped" in result.output
+    assert publication.pdf.read_bytes() == before
+    assert not [p for p in publication.pdf.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_render_past_the_memory_limit_is_stopped(publication):
+    _long_newspaper(publication)
+    # A small file that decodes to 96 MB of pixels: WeasyPrint must unpack a PNG.
+    Image.new("RGBA", (6000, 4000), "red").save(publication.root / "issues" / "issue-1" / "big.png")
+    publication.article("short.md", "---\ntitle: Big\nimage: big.png\n---\nA big picture.\n")
+    result = pamphlet("build", "issue-1", "--memory", "64")
+    assert result.exit_code == 1
+    assert "laying out issue-1" in result.output and "memory" in result.output
+    assert "Traceback" not in result.output
+    assert not publication.pdf.exists()
+
+
+def test_two_builds_of_one_issue_at_once_do_not_corrupt_each_other(publication):
+    command = [sys.executable, "-m", "pamphlet", "build", "issue-1", "-q"]
+    runs = [subprocess.Popen(command, cwd=publication.root, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]
+    for run in runs:
+        assert run.wait(timeout=120) == 0, run.stderr.read() if run.stderr else ""
+        if run.stderr:
+            run.stderr.close()
+    assert len(pypdf.PdfReader(publication.pdf).pages) == 2
+    assert not [p for p in publication.pdf.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_an_unwritable_output_folder_is_reported_and_nothing_is_lost(publication):
+    assert pamphlet("build", "issue-1").exit_code == 0
+    before = publication.pdf.read_bytes()
+    publication.pdf.parent.chmod(0o555)
+    try:
+        if os.access(publication.pdf.parent, os.W_OK):
+            pytest.skip("running as a user who can write anywhere (root)")
+        result = pamphlet("build", "issue-1")
+        assert result.exit_code != 0
+    finally:
+        publication.pdf.parent.chmod(0o755)
+    assert publication.pdf.read_bytes() == before
+
+
+def test_the_renderer_reads_nothing_outside_its_folders(publication, tmp_path):
+    from pamphlet.render import LocalFetcher
+    outside = write(tmp_path / "outside.css", "p { color: red; }")
+    fetcher = LocalFetcher([publication.root])
+    inside = write(publication.root / "inside.css", "p {}")
+    assert fetcher.fetch(inside.as_uri()).read() == b"p {}"
+    for url in (outside.as_uri(), "file:///etc/hostname", "http://127.0.0.1:9/x",
+                "data:text/css,p{}", (publication.root / ".." / "outside.css").as_uri()):
+        with pytest.raises(ValueError):
+            fetcher.fetch(url)
+    assert Path(tmp_path).exists()
