@@ -14,6 +14,7 @@ from .images import check_picture
 from .markup import inline_text, render_inline, render_markdown
 from .model import Article, ArticleRef, Issue, Placement, parse_place
 from .paths import Refused, resolve_inside
+from .remote import download_picture
 from .schema import Field, check_mapping
 from .yamlfile import MAX_BYTES, Mapping, parse_yaml, read_text
 
@@ -72,12 +73,12 @@ def load_article(ref: ArticleRef, issue: Issue, problems: Problems) -> Article |
     place = _placement(ref, meta, source, line_of.get("place"), problems)
 
     def resolve_image(src: str, line: int | None) -> str | None:
-        path = _image_path(unquote(src), source, issue.root, line, problems)
+        path = _image_path(unquote(src), source, issue, line, problems)
         return path.as_uri() if path else None
 
     image = None
     if "image" in meta:
-        image = _image_path(meta["image"], source, issue.root, line_of.get("image"), problems)
+        image = _image_path(meta["image"], source, issue, line_of.get("image"), problems)
     slug = "a-" + _slug(source.stem)
     rendered = render_markdown(body, doc_id=slug, resolve_image=resolve_image,
                                first_line=body_line, allow_html=issue.raw_html)
@@ -137,10 +138,13 @@ def _placement(ref: ArticleRef, meta: dict[str, Any], source: Path, line: int | 
     return Placement(position.kind, position.page, box)
 
 
-def _image_path(src: str, article: Path, root: Path, line: int | None,
+def _image_path(src: str, article: Path, issue: Issue, line: int | None,
                 problems: Problems) -> Path | None:
     try:
-        path = resolve_inside(src, article.parent, root, MAX_IMAGE_BYTES)
+        if issue.remote_images and src.lower().startswith(("http://", "https://")):
+            path = download_picture(src, issue.remote_images, issue.root / "build" / ".remote")
+        else:
+            path = resolve_inside(src, article.parent, issue.root, MAX_IMAGE_BYTES)
         check_picture(path)
     except Refused as refused:
         problems.add(article, line, f"picture {refused.message}", refused.hint)

@@ -31,6 +31,7 @@ MANIFEST_KEYS = {
     "imprint": Field("text", help="Markdown for the imprint line"),
     "language": Field("text", help="e.g. en-GB, the language of the text"),
     "raw_html": Field("bool", help="let articles use simple HTML (it is sanitised)"),
+    "remote_images": Field("list", help="web hosts pictures may be fetched from"),
     "hyphenation": Field("text", help="whose hyphenation rules to use, e.g. en-US"),
 }
 
@@ -56,6 +57,12 @@ def load_issue(manifest: Path, root: Path, problems: Problems) -> Issue:
         problems.add(manifest, line_of.get("articles"), "the issue lists no articles",
                      "add article files under 'articles:'")
     fields["articles"] = refs
+    hosts = fields.get("remote_images", [])
+    if not all(isinstance(h, str) and h and "/" not in h for h in hosts):
+        problems.add(manifest, line_of.get("remote_images"),
+                     "'remote_images' should list host names such as images.example.org",
+                     "one name per line, without https:// or a path")
+        fields["remote_images"] = []
     fields.setdefault("title", "")
     fields.setdefault("layout", "")
     fields.setdefault("date", dt.date.today())

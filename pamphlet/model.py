@@ -78,6 +78,7 @@ class Issue:
     language: str = "en-GB"
     hyphenation: str = ""
     raw_html: bool = False
+    remote_images: list[str] = field(default_factory=list)
     lines: dict[str, int] = field(default_factory=dict)
 
     @property

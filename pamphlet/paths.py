@@ -26,7 +26,8 @@ def resolve_inside(reference: str, base: Path, root: Path, max_bytes: int) -> Pa
         raise Refused(f"'{reference!r}' contains a NUL character")
     if _SCHEME.match(reference) and not _DRIVE.match(reference):
         raise Refused(f"'{reference}' is a web address, not a file",
-                      "save the file in the publication folder and give its name")
+                      "save the file in the publication folder and give its name, or list its "
+                      "host under remote_images in the manifest")
     if reference.startswith(("/", "\\", "~")) or _DRIVE.match(reference):
         raise Refused(f"'{reference}' is an absolute path",
                       "paths must be relative to the file that names them")

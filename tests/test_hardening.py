@@ -303,3 +303,99 @@ def test_the_renderer_reads_nothing_outside_its_folders(publication, tmp_path):
         with pytest.raises(ValueError):
             fetcher.fetch(url)
     assert Path(tmp_path).exists()
+
+
+# --- Remote pictures, only from hosts the manifest names --------------------------------------
+
+@pytest.fixture
+def picture_server():
+    """A local server with a picture, a redirect to another host, a huge body and a stall."""
+    import io
+    import time
+    hits: list[str] = []
+    png = io.BytesIO()
+    Image.new("RGB", (40, 30), "navy").save(png, "PNG")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            if self.path == "/redirect":
+                self.send_response(302)
+                self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+                self.end_headers()
+                return
+            if self.path == "/stall":
+                time.sleep(3)
+            body = png.getvalue() if self.path != "/huge" else b"\0" * (3 * 1024 * 1024)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    server.shutdown()
+    server.server_close()
+
+
+def _remote_article(publication, url: str, hosts: str = "[127.0.0.1]") -> None:
+    use_manifest(publication, f"remote_images: {hosts}\n")
+    publication.article("short.md", f"---\ntitle: Remote\nimage: {url}\n---\nText.\n")
+
+
+def test_remote_pictures_need_the_host_named_in_the_manifest(publication, picture_server):
+    url, hits = picture_server
+    _remote_article(publication, f"{url}/pic.png", hosts="[images.example.org]")
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 1
+    assert "pictures from 127.0.0.1 are not allowed (add '127.0.0.1' to remote_images" \
+        in result.output
+    assert hits == []
+
+
+def test_a_named_host_on_a_local_address_is_still_refused(publication, picture_server):
+    url, hits = picture_server
+    _remote_article(publication, f"{url}/pic.png")
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 1
+    assert "127.0.0.1 leads to 127.0.0.1, a private or local address" in result.output
+    assert hits == []
+
+
+@pytest.fixture
+def loopback_counts_as_public(monkeypatch):
+    """Stand-in for a public server: the tests can only serve from this machine."""
+    monkeypatch.setattr("pamphlet.remote.is_public", lambda address: address == "127.0.0.1")
+
+
+def test_a_remote_picture_from_a_named_host_is_downloaded_once(publication, picture_server,
+                                                               loopback_counts_as_public):
+    url, hits = picture_server
+    _remote_article(publication, f"{url}/pic.png")
+    assert pamphlet("build", "issue-1").exit_code == 0
+    assert pamphlet("build", "issue-1").exit_code == 0
+    assert hits == ["/pic.png"]
+    assert list((publication.root / "build" / ".remote").glob("*.png"))
+
+
+@pytest.mark.parametrize(("path", "expected"), [
+    ("/redirect", "pictures from 169.254.169.254 are not allowed"),
+    ("/huge", "is 3 MB, more than 2 MB"),
+    ("/stall", "could not fetch the picture from 127.0.0.1: timed out"),
+])
+def test_remote_pictures_are_vetted_at_every_hop(publication, picture_server,
+                                                 loopback_counts_as_public, monkeypatch,
+                                                 path, expected):
+    monkeypatch.setattr("pamphlet.remote.MAX_BYTES", 2 * 1024 * 1024)
+    monkeypatch.setattr("pamphlet.remote.TIMEOUT", 1.0)
+    url, hits = picture_server
+    _remote_article(publication, f"{url}{path}")
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 1
+    assert expected in result.output
+    assert hits == [path]
