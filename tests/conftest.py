@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import textwrap
 from pathlib import Path
@@ -36,6 +37,15 @@ class Publication:
 
     def write_manifest(self, text: str) -> Path:
         return write(self.manifest, text)
+
+    def use_layout(self, name: str, files: dict[str, str] | None = None) -> Path:
+        """Switch the issue to layout `name`, first writing `files` into layouts/NAME/."""
+        folder = self.root / "layouts" / name
+        for file, text in (files or {}).items():
+            write(folder / file, text)
+        text = self.manifest.read_text()
+        self.manifest.write_text(re.sub(r"(?m)^layout: .*$", f"layout: {name}", text))
+        return folder
 
     @property
     def pdf(self) -> Path:

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-from conftest import write
 from typer.testing import CliRunner
 
 from pamphlet import cli
@@ -91,8 +90,7 @@ def test_every_problem_is_reported_at_once_with_file_and_line(publication):
 
 
 def test_unknown_layout_lists_the_layouts_found(publication):
-    text = publication.manifest.read_text().replace("layout: bulletin", "layout: tabloid")
-    publication.manifest.write_text(text)
+    publication.use_layout("tabloid")
     result = pamphlet("build", "issue-1")
     assert result.exit_code == 1
     assert "issues/issue-1.yaml:3: unknown layout 'tabloid'" in result.output
@@ -208,10 +206,7 @@ def test_version(flag):
 
 
 def _use_layout_css(publication, name: str, css: str) -> None:
-    write(publication.root / "layouts" / name / "layout.yaml", "extends: bulletin\n")
-    write(publication.root / "layouts" / name / "style.css", css)
-    publication.manifest.write_text(
-        publication.manifest.read_text().replace("layout: bulletin", f"layout: {name}"))
+    publication.use_layout(name, {"layout.yaml": "extends: bulletin\n", "style.css": css})
 
 
 def test_text_a_layout_hides_is_reported(publication):

@@ -142,11 +142,9 @@ def test_a_hostile_article_makes_no_request_and_attaches_nothing(publication, li
 
         <iframe src="{url}/frame"></iframe><object data="{url}/obj"></object>
         """)
-    write(publication.root / "layouts" / "remote" / "layout.yaml", "extends: bulletin\n")
-    write(publication.root / "layouts" / "remote" / "style.css",
-          f"@import url({url}/import.css);\nbody {{ background: url({url}/layout.png); }}\n")
-    publication.manifest.write_text(
-        publication.manifest.read_text().replace("layout: bulletin", "layout: remote"))
+    publication.use_layout("remote", {
+        "layout.yaml": "extends: bulletin\n",
+        "style.css": f"@import url({url}/import.css);\nbody {{ background: url({url}/layout.png); }}\n"})
     result = pamphlet("build", "issue-1")
     assert result.exit_code == 0, result.output
     assert hits == []

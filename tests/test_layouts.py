@@ -14,16 +14,14 @@ def test_builtin_layouts_are_found(tmp_path):
 
 
 def test_a_publication_layout_extends_a_builtin_one(publication):
-    folder = publication.root / "layouts" / "green-sheet"
-    write(folder / "layout.yaml", "extends: bulletin\ndescription: ours\n")
-    write(folder / "style.css", "h2 { color: rgb(0, 128, 0); }\n")
+    folder = publication.use_layout("green-sheet", {
+        "layout.yaml": "extends: bulletin\ndescription: ours\n",
+        "style.css": "h2 { color: rgb(0, 128, 0); }\n"})
     layout = find_layout("green-sheet", publication.root)
     assert layout.settings["page_size"] == "210mm 297mm"
     assert layout.settings["description"] == "ours"
     sheets = [p.name for p in layout.stylesheets()]
     assert sheets[0] == "base.css" and sheets[-1] == "style.css" and len(sheets) >= 3
-    publication.manifest.write_text(
-        publication.manifest.read_text().replace("layout: bulletin", "layout: green-sheet"))
     result = pamphlet("build", "issue-1")
     assert result.exit_code == 0, result.output
     html = publication.pdf.with_suffix(".html").read_text()
@@ -48,11 +46,8 @@ def test_a_publication_layout_overrides_a_builtin_of_the_same_name(publication):
 
 
 def test_a_typo_in_a_template_names_the_template_and_line(publication):
-    folder = publication.root / "layouts" / "typo"
-    write(folder / "layout.yaml", "extends: bulletin\n")
-    write(folder / "issue.html", "<html>\n<body>\n{{ issue.titel }}\n</body></html>\n")
-    publication.manifest.write_text(
-        publication.manifest.read_text().replace("layout: bulletin", "layout: typo"))
+    publication.use_layout("typo", {"layout.yaml": "extends: bulletin\n",
+                                    "issue.html": "<html>\n<body>\n{{ issue.titel }}\n</body></html>\n"})
     result = pamphlet("build", "issue-1")
     assert result.exit_code == 1
     assert "layouts/typo/issue.html:3: template error:" in result.output
@@ -60,21 +55,15 @@ def test_a_typo_in_a_template_names_the_template_and_line(publication):
 
 
 def test_template_syntax_error(publication):
-    folder = publication.root / "layouts" / "broken"
-    write(folder / "layout.yaml", "extends: bulletin\n")
-    write(folder / "issue.html", "<html>\n{% for x in %}\n</html>\n")
-    publication.manifest.write_text(
-        publication.manifest.read_text().replace("layout: bulletin", "layout: broken"))
+    publication.use_layout("broken", {"layout.yaml": "extends: bulletin\n",
+                                      "issue.html": "<html>\n{% for x in %}\n</html>\n"})
     result = pamphlet("build", "issue-1")
     assert result.exit_code == 1
     assert "layouts/broken/issue.html:2: template error:" in result.output
 
 
 def test_layout_settings_are_checked(publication):
-    folder = publication.root / "layouts" / "odd"
-    write(folder / "layout.yaml", "extends: bulletin\npad_too: 4\n")
-    publication.manifest.write_text(
-        publication.manifest.read_text().replace("layout: bulletin", "layout: odd"))
+    publication.use_layout("odd", {"layout.yaml": "extends: bulletin\npad_too: 4\n"})
     result = pamphlet("build", "issue-1")
     assert result.exit_code == 1
     assert "layouts/odd/layout.yaml:2: unknown key 'pad_too' in the layout settings " \
