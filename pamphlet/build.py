@@ -76,8 +76,14 @@ def _build(issue: Issue, articles: list[Article], layout: Layout, pdf_path: Path
         raise PamphletError([Problem(issue.manifest, None, w) for w in warnings]
                             + [Problem(None, None, "--strict: warnings count as errors")])
     html_path = pdf_path.with_suffix(".html")
-    write_atomically(html_path, html.encode("utf-8"))
-    write_atomically(pdf_path, pdf)
+    for path, data in ((pdf_path, pdf), (html_path, html.encode("utf-8"))):
+        try:
+            write_atomically(path, data)
+        except OSError as error:
+            raise PamphletError([Problem(path, None, f"cannot write this file: "
+                                         f"{error.strerror or error}",
+                                         "check that you may write to the folder and that the disk "
+                                         "is not full")]) from error
     return BuildResult(issue, pdf_path, html_path, rendered.page_count, len(pdf),
                        time.perf_counter() - started, padding, warnings)
 

@@ -172,10 +172,21 @@ def test_crash_while_writing_leaves_the_last_pdf_untouched(publication, monkeypa
 
     monkeypatch.setattr("pamphlet.build.write_atomically", broken_write)
     result = pamphlet("build", "issue-1")
-    assert result.exit_code == 2
-    assert "pamphlet failed unexpectedly: OSError: disk full" in result.output
-    assert "--debug" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 1
+    assert "build/issue-1.pdf: cannot write this file: disk full" in result.output
+    assert "Traceback" not in result.output
     assert publication.pdf.read_bytes() == before
+
+
+def test_an_unexpected_failure_is_one_line_without_debug(publication, monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError("internal")
+
+    monkeypatch.setattr("pamphlet.cli.build_issue", boom)
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 2
+    assert "pamphlet failed unexpectedly: RuntimeError: internal" in result.output
+    assert "--debug" in result.output and "Traceback" not in result.output
 
 
 def test_debug_shows_the_traceback_of_unexpected_errors(publication, monkeypatch):
