@@ -39,7 +39,7 @@ FURNITURE = ("kicker", "title", "standfirst", "byline", "caption")
 """Front-matter text that must reach the page too (in any order)."""
 
 MAX_IMAGE_BYTES = 40 * 1024 * 1024
-_FENCE = re.compile(r"^---[ \t]*$", re.MULTILINE)
+_FENCE = re.compile(r"^---[ \t]*\r?$", re.MULTILINE)
 
 
 def load_articles(issue: Issue) -> list[Article]:

@@ -61,7 +61,11 @@ def build(manifest: Path, out: Path | None = None, strict: bool = False,
           progress: Progress = lambda message: None, limits: Limits = DEFAULT_LIMITS) -> BuildResult:
     started = time.perf_counter()
     progress("reading the manifest and articles")
-    issue, articles, layout = load(manifest)
+    try:
+        issue, articles, layout = run_limited(load, (manifest,), limits)
+    except LimitExceeded as stop:
+        raise PamphletError([Problem(manifest, None, _limit_message(manifest.stem, "reading", stop),
+                                     "look for a huge or strange article")]) from stop
     pdf_path = out or issue.root / "build" / f"{issue.name}.pdf"
     with exclusive(pdf_path, lambda: progress(f"waiting for another build of {pdf_path.name}")):
         return _build(issue, articles, layout, pdf_path, strict, progress, limits, started)
@@ -116,7 +120,8 @@ def _render(html: str, issue: Issue, layout: Layout, roots: list[Path],
         return run_limited(render, (html, issue.root, roots, bool(layout.settings.get("mono"))),
                            limits)
     except LimitExceeded as stop:
-        raise PamphletError([Problem(issue.manifest, None, _limit_message(issue, stop),
+        raise PamphletError([Problem(issue.manifest, None,
+                                     _limit_message(issue.name, "laying out", stop),
                                      "the previous PDF is unchanged; look for a huge size or a "
                                      "very long table in the layout or the articles")]) from stop
     except Exception as error:
@@ -126,14 +131,14 @@ def _render(html: str, issue: Issue, layout: Layout, roots: list[Path],
             "the layout; --debug shows where it failed")]) from error
 
 
-def _limit_message(issue: Issue, stop: LimitExceeded) -> str:
+def _limit_message(name: str, doing: str, stop: LimitExceeded) -> str:
     if stop.kind == "time":
-        return (f"laying out {issue.name} took longer than {stop.limits.seconds:g} s, so it was "
+        return (f"{doing} {name} took longer than {stop.limits.seconds:g} s, so it was "
                 "stopped (--timeout sets the limit)")
     if stop.kind == "memory":
-        return (f"laying out {issue.name} needed more than {stop.limits.memory_mb} MB of memory, "
+        return (f"{doing} {name} needed more than {stop.limits.memory_mb} MB of memory, "
                 "so it was stopped (--memory sets the limit)")
-    return (f"laying out {issue.name} stopped without a word: most likely it ran out of memory "
+    return (f"{doing} {name} stopped without a word: most likely it ran out of memory "
             f"(limit {stop.limits.memory_mb} MB; --memory sets it)")
 
 

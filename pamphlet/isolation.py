@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import IO, Any, TypeVar
 
+from .errors import PamphletError
+
 T = TypeVar("T")
 
 
@@ -72,6 +74,8 @@ def run_limited(func: Callable[..., T], args: tuple[Any, ...], limits: Limits) -
             receiver.close()
     if status == "ok":
         return payload
+    if status == "problems":
+        raise PamphletError(payload)
     if status == "memory":
         raise LimitExceeded("memory", limits)
     raise ChildFailed(*payload)
@@ -91,6 +95,8 @@ def _child(sender: Connection, func: Callable[..., Any], args: tuple[Any, ...],
             limit = mapped + memory_mb * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         sender.send(("ok", func(*args)))
+    except PamphletError as error:
+        sender.send(("problems", error.problems))
     except MemoryError:
         sender.send(("memory", None))
     except BaseException as error:  # everything goes back to the parent, which decides

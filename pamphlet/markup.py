@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
 
@@ -50,9 +51,14 @@ class Rendered:
     """(line, message) about raw HTML: what the sanitiser took out, or that it shows as text."""
 
 
-def _parser(html: bool) -> MarkdownIt:
+@lru_cache(maxsize=4)
+def _parser(html: bool, smartquotes: bool = True) -> MarkdownIt:
     md = MarkdownIt("commonmark", {"typographer": True, "html": html})
-    md.enable(["replacements", "smartquotes", "table", "strikethrough"])
+    md.enable(["replacements", "table", "strikethrough"])
+    if smartquotes:
+        md.enable("smartquotes")
+    else:
+        md.disable("smartquotes")
     md.use(footnote_plugin)
     md.add_render_rule("heading_open", _heading_open)
     md.add_render_rule("heading_close", _heading_close)
@@ -77,14 +83,22 @@ def _heading_close(self: RendererHTML, tokens: Sequence[Token], idx: int, option
 
 
 _MD = _parser(html=False)
-_MD_HTML = _parser(html=True)
+
+QUOTE_WORK_LIMIT = 20_000_000
+"""markdown-it's smartquotes costs (quotes x length) per paragraph; past this, a paragraph of
+thousands of quotes would take minutes, so such a text keeps straight quotes."""
+
+
+def _smartquotes_affordable(text: str) -> bool:
+    return all(len(block) * (block.count("'") + block.count('"')) <= QUOTE_WORK_LIMIT
+               for block in re.split(r"\n[ \t]*\n", text))
 
 
 def render_markdown(text: str, doc_id: str = "", resolve_image: ImageResolver | None = None,
                     first_line: int = 1, allow_html: bool = False) -> Rendered:
     """Render Markdown; `first_line` is the line of the text's start in its file (for errors).
     Raw HTML is shown as text unless `allow_html`, and then only what SAFE_TAGS allow stays."""
-    md = _MD_HTML if allow_html else _MD
+    md = _parser(allow_html, _smartquotes_affordable(text))
     env: dict[str, Any] = {"docId": doc_id} if doc_id else {}
     tokens = md.parse(text, env)
     if resolve_image is not None:
@@ -93,9 +107,18 @@ def render_markdown(text: str, doc_id: str = "", resolve_image: ImageResolver | 
     if not allow_html:
         return Rendered(html, plain_paragraphs(tokens), _html_as_text(tokens, first_line))
 
+    ours = {str(t.attrGet("src")) for token in tokens for t in token.children or []
+            if t.type == "image"}
+
     def keep_attribute(tag: str, attribute: str, value: str) -> str | None:
-        if tag == "img" and attribute == "src" and not value.startswith("file:"):
-            return resolve_image(unquote(value), first_line) if resolve_image else None
+        """Pictures in raw HTML are checked like Markdown ones; no links to local files."""
+        try:
+            if tag == "img" and attribute == "src" and value not in ours:
+                return resolve_image(unquote(value), first_line) if resolve_image else None
+            if attribute == "href" and value.strip().lower().startswith("file:"):
+                return None
+        except Exception:  # nh3 would swallow it and keep going: refuse the value instead
+            return None
         return value
 
     html = nh3.clean(html, tags=SAFE_TAGS, attributes=SAFE_ATTRIBUTES, link_rel=None,
@@ -138,7 +161,7 @@ def _html_as_text(tokens: list[Token], first_line: int) -> list[tuple[int, str]]
         if token.map:
             line = first_line + token.map[0]
         text = token.content if token.type == "inline" else ""
-        if _TAG.search(text) and re.search(r"</?[a-zA-Z][^>]*>", text):
+        if _TAG.search(text) and re.search(r"</?[a-zA-Z][^<>]*>", text):
             return [(line, "HTML tags are printed as text (raw HTML is off; "
                            "'raw_html: true' in the manifest allows simple HTML)")]
     return []

@@ -10,7 +10,7 @@ from pathlib import Path
 from markupsafe import Markup
 
 PLACE_WORDS = ("front", "back", "centre", "box")
-_PAGE = re.compile(r"^(?:page|p\.?)\s*(\d+)$", re.IGNORECASE)
+_PAGE = re.compile(r"^(?:page|p\.?)\s*(\d{1,4})$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import re
 import stat
 from pathlib import Path
@@ -41,7 +42,9 @@ def resolve_inside(reference: str, base: Path, root: Path, max_bytes: int) -> Pa
                       f"copy it into {root}")
     try:
         info = resolved.stat()
-    except OSError:
+    except OSError as error:
+        if error.errno == errno.ENAMETOOLONG:
+            raise Refused(f"the path '{reference[:60]}…' is too long") from None
         raise Refused(f"not found: {reference}", _did_you_mean(path) or
                       "check the spelling, or create the file") from None
     if not stat.S_ISREG(info.st_mode):
@@ -54,9 +57,10 @@ def resolve_inside(reference: str, base: Path, root: Path, max_bytes: int) -> Pa
 
 def _did_you_mean(path: Path) -> str:
     """A file in the same folder whose name differs only in case."""
-    folder = path.parent
-    if folder.is_dir():
-        for candidate in folder.iterdir():
+    try:
+        for candidate in path.parent.iterdir():
             if candidate.name.lower() == path.name.lower():
                 return f"did you mean '{candidate.name}'?"
+    except OSError:
+        pass
     return ""

@@ -55,6 +55,12 @@ class _Loader(yaml.SafeLoader):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._depth = 0
+        self.node: yaml.Node | None = None
+        """The node being constructed, to name its line if constructing it fails."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        self.node = node
+        return super().construct_object(node, deep)
 
     def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
@@ -73,7 +79,14 @@ class _Loader(yaml.SafeLoader):
             self._depth -= 1
 
 
+def _not_a(kind: str, node: yaml.Node) -> yaml.constructor.ConstructorError:
+    return yaml.constructor.ConstructorError(None, None, f"a {kind} was expected here",
+                                             node.start_mark)
+
+
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Mapping:
+    if not isinstance(node, yaml.MappingNode):
+        raise _not_a("set of 'key: value' lines", node)
     loader.flatten_mapping(node)
     mapping = Mapping()
     mapping.line = node.start_mark.line + 1
@@ -81,7 +94,7 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Mapping:
         key = loader.construct_object(key_node, deep=True)
         line = key_node.start_mark.line + 1
         if not isinstance(key, str):
-            key = str(key)
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else repr(key)
         if key in mapping:
             raise yaml.constructor.ConstructorError(
                 None, None, f"the key '{key}' appears twice (first on line {mapping.lines[key]})",
@@ -92,6 +105,8 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Mapping:
 
 
 def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> Sequence:
+    if not isinstance(node, yaml.SequenceNode):
+        raise _not_a("list", node)
     seq = Sequence(loader.construct_object(child, deep=True) for child in node.value)
     seq.line = node.start_mark.line + 1
     seq.lines = [child.start_mark.line + 1 for child in node.value]
@@ -99,12 +114,18 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> Sequence:
 
 
 def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
+    if not isinstance(node, yaml.ScalarNode) or len(str(node.value)) > 30:
+        raise yaml.constructor.ConstructorError(None, None, "this is not a usable number",
+                                                node.start_mark)
     value = RawInt(yaml.SafeLoader.construct_yaml_int(loader, node))
     value.raw = node.value
     return value
 
 
 def _construct_float(loader: _Loader, node: yaml.ScalarNode) -> float:
+    if not isinstance(node, yaml.ScalarNode) or len(str(node.value)) > 60:
+        raise yaml.constructor.ConstructorError(None, None, "this is not a usable number",
+                                                node.start_mark)
     value = RawFloat(yaml.SafeLoader.construct_yaml_float(loader, node))
     value.raw = node.value
     return value
@@ -113,7 +134,7 @@ def _construct_float(loader: _Loader, node: yaml.ScalarNode) -> float:
 def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode) -> object:
     try:
         return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
-    except ValueError as error:
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError) as error:
         raise yaml.constructor.ConstructorError(
             None, None, f"'{node.value}' is not a real date ({error})", node.start_mark) from None
 
@@ -135,8 +156,10 @@ _HINTS = (
 
 def parse_yaml(text: str, file: Path, first_line: int = 1) -> Any:
     """Parse YAML text from `file`; `first_line` is where the text starts in that file."""
+    loader = None
     try:
-        return _shift_lines(yaml.load(text, Loader=_Loader), first_line - 1)
+        loader = _Loader(text)
+        return _shift_lines(loader.get_single_data(), first_line - 1)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + first_line if mark is not None else None
@@ -144,10 +167,25 @@ def parse_yaml(text: str, file: Path, first_line: int = 1) -> Any:
         hint = next((h for key, h in _HINTS if key in problem),
                     "check the indentation and put text with a ': ' or '#' in quotes")
         raise PamphletError([Problem(file, line, f"this is not valid YAML: {problem}", hint)]) from None
+    except yaml.reader.ReaderError as error:
+        line = text.count("\n", 0, error.position) + first_line
+        raise PamphletError([Problem(file, line, f"this has a character YAML does not allow "
+                                     f"(#x{error.character:04x})" if isinstance(error.character, int)
+                                     else "this has a character YAML does not allow",
+                                     "delete it: it may have come from a copy and paste")]) from None
     except yaml.YAMLError as error:
         raise PamphletError([Problem(file, None, f"this is not valid YAML: {error}")]) from None
     except RecursionError:
         raise PamphletError([Problem(file, None, "this YAML is nested too deeply")]) from None
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError) as error:
+        # PyYAML's own constructors fail this way on values such as `!!int abc` or `0x_`.
+        node = loader.node if loader is not None else None
+        line = node.start_mark.line + first_line if node is not None else None
+        raise PamphletError([Problem(file, line, f"YAML cannot read this value ({error})",
+                                     "put text in quotes; remove tags such as !!int")]) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
 
 
 def read_text(file: Path, max_bytes: int = MAX_BYTES) -> str:
