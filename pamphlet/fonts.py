@@ -36,8 +36,10 @@ def find_fonts(root: Path) -> list[FontFace]:
     for folder in font_dirs(root):
         if not folder.is_dir():
             continue
+        inside = folder.resolve()
         for path in sorted(folder.rglob("*")):
-            if path.suffix.lower() in FONT_SUFFIXES and path.is_file():
+            if (path.suffix.lower() in FONT_SUFFIXES and path.is_file()
+                    and path.resolve().is_relative_to(inside)):
                 face = read_face(path, path.stat().st_mtime_ns)
                 if face is not None:
                     faces[face.key] = face

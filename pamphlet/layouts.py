@@ -74,9 +74,21 @@ def available_layouts(root: Path) -> dict[str, Path]:
     for base in layout_dirs(root):
         if base.is_dir():
             for folder in sorted(base.iterdir()):
-                if (folder / SETTINGS_FILE).is_file():
+                settings = folder / SETTINGS_FILE
+                if settings.is_file() and settings.resolve().is_relative_to(base.resolve()):
                     found.setdefault(folder.name, folder)
     return found
+
+
+class _ContainedLoader(jinja2.FileSystemLoader):
+    """A FileSystemLoader that will not follow a symlink out of its folders."""
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Any]:
+        source, filename, uptodate = super().get_source(environment, template)
+        real = Path(filename).resolve()
+        if not any(real.is_relative_to(Path(p).resolve()) for p in self.searchpath):
+            raise jinja2.TemplateNotFound(template)
+        return source, filename, uptodate
 
 
 def find_layout(name: str, root: Path, where: Problem | None = None) -> Layout:
@@ -129,9 +141,9 @@ def template_environment(layout: Layout, root: Path) -> jinja2.Environment:
     """Templates are looked up in the layout's chain, then as 'NAME/file' on the search path;
     'builtin/NAME/file' always means the built-in copy, so an override can extend it."""
     loader = jinja2.ChoiceLoader([
-        jinja2.FileSystemLoader([str(p) for p in layout.chain]),
-        jinja2.PrefixLoader({"builtin": jinja2.FileSystemLoader(str(builtin_dir("layouts")))}),
-        jinja2.FileSystemLoader([str(p) for p in layout_dirs(root) if p.is_dir()]),
+        _ContainedLoader([str(p) for p in layout.chain]),
+        jinja2.PrefixLoader({"builtin": _ContainedLoader(str(builtin_dir("layouts")))}),
+        _ContainedLoader([str(p) for p in layout_dirs(root) if p.is_dir()]),
     ])
     return jinja2.Environment(
         loader=loader, autoescape=True, undefined=jinja2.StrictUndefined,

@@ -391,3 +391,20 @@ def test_remote_pictures_are_vetted_at_every_hop(publication, picture_server,
     assert result.exit_code == 1
     assert expected in result.output
     assert hits == [path]
+
+
+def test_layout_templates_and_fonts_do_not_follow_symlinks_out(publication, tmp_path):
+    from pamphlet.fonts import find_fonts
+    from pamphlet.resources import builtin_dir
+    secret = write(tmp_path / "secret.html", "SECRET {{ issue.title }}")
+    folder = publication.use_layout("sneaky", {"layout.yaml": "extends: bulletin\n"})
+    (folder / "issue.html").symlink_to(secret)
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 1
+    assert "template not found: issue.html" in result.output
+    font = next((builtin_dir("fonts") / "oswald").glob("*.ttf"))
+    outside = tmp_path / "Outside.ttf"
+    outside.write_bytes(font.read_bytes())
+    (publication.root / "fonts").mkdir()
+    (publication.root / "fonts" / "Outside.ttf").symlink_to(outside)
+    assert all(f.path.parent != publication.root / "fonts" for f in find_fonts(publication.root))
