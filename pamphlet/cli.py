@@ -14,7 +14,9 @@ from . import __version__
 from .build import build as build_issue
 from .errors import PamphletError, display_path
 from .isolation import Limits
-from .publication import resolve_manifest
+from .layouts import available_layouts, copy_layout, find_layout
+from .publication import find_root, resolve_manifest
+from .resources import builtin_dir
 
 app = typer.Typer(help="Turn an issue manifest and Markdown articles into print-ready PDFs.",
                   no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False)
@@ -81,8 +83,39 @@ def build(
                                      else ""))
 
 
+layouts_app = typer.Typer(help="The layouts on the search path, and copying one to change it.",
+                          invoke_without_command=True)
+app.add_typer(layouts_app, name="layouts")
+
+
+@layouts_app.callback()
+def layouts_list(context: typer.Context) -> None:
+    """List the layouts: the publication's own first, then the built-in ones."""
+    if context.invoked_subcommand is not None:
+        return
+    root = find_root(Path.cwd()) or Path.cwd()
+    with reported_errors(after=""):
+        for name, folder in sorted(available_layouts(root).items()):
+            where = "built-in" if folder.is_relative_to(builtin_dir("layouts")) else \
+                display_path(folder)
+            description = find_layout(name, root).settings.get("description", "")
+            typer.echo(f"{name:<16} {description}  [{where}]")
+
+
+@layouts_app.command("copy")
+def layouts_copy(
+    source: Annotated[str, typer.Argument(help="The layout to copy, e.g. bulletin.")],
+    name: Annotated[str, typer.Argument(help="The new layout's name, e.g. my-bulletin.")],
+) -> None:
+    """Copy a layout into the publication's layouts/ folder, to change it there."""
+    root = find_root(Path.cwd()) or Path.cwd()
+    with reported_errors(after=""):
+        target = copy_layout(root, source, name)
+    say(f"{display_path(target)}: a copy of {source}; set 'layout: {name}' in a manifest to use it")
+
+
 @contextmanager
-def reported_errors() -> Iterator[None]:
+def reported_errors(after: str = "Nothing was written; the last PDF is unchanged.") -> Iterator[None]:
     """Every editor-fixable problem becomes one line on stderr and exit status 1; a bug
     becomes one line and status 2, with the traceback only under --debug."""
     try:
@@ -94,7 +127,8 @@ def reported_errors() -> Iterator[None]:
                 traceback.format_exception(cause)), err=True)
         for problem in error.problems:
             typer.echo(f"error: {problem}", err=True)
-        typer.echo("Nothing was written; the last PDF is unchanged.", err=True)
+        if after:
+            typer.echo(after, err=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         typer.echo("Stopped; the last PDF is unchanged.", err=True)

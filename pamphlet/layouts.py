@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,6 +91,23 @@ class _ContainedLoader(jinja2.FileSystemLoader):
         if not any(real.is_relative_to(Path(p).resolve()) for p in self.searchpath):
             raise jinja2.TemplateNotFound(template)
         return source, filename, uptodate
+
+
+def copy_layout(root: Path, source: str, name: str) -> Path:
+    """Copy layout `source` (from the search path) to the publication's layouts/NAME, to change."""
+    found = available_layouts(root)
+    target = root / "layouts" / name
+    if source not in found:
+        raise PamphletError([Problem(None, None, f"unknown layout '{source}'",
+                                     "layouts found: " + ", ".join(sorted(found)))])
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name):
+        raise PamphletError([Problem(None, None, f"'{name}' is not a usable layout name",
+                                     "use letters, digits, - and _")])
+    if target.exists():
+        raise PamphletError([Problem(target, None, "this layout folder exists already",
+                                     "choose another name, or delete the folder first")])
+    shutil.copytree(found[source], target)
+    return target
 
 
 def find_layout(name: str, root: Path, where: Problem | None = None) -> Layout:

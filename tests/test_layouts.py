@@ -78,3 +78,20 @@ def test_publication_fonts_add_to_the_bundled_ones(publication):
     (publication.root / "fonts" / "Oswald-Bold.ttf").write_bytes(source.read_bytes())
     faces = {f.key: f for f in find_fonts(publication.root)}
     assert faces[("oswald", 700, False)].path.parent == publication.root / "fonts"
+
+
+def test_layouts_command_lists_and_copies(publication):
+    result = pamphlet("layouts")
+    assert result.exit_code == 0
+    assert [line.split()[0] for line in result.output.splitlines()] == \
+        ["bulletin", "newspaper", "pamphlet"]
+    result = pamphlet("layouts", "copy", "bulletin", "my-bulletin")
+    assert result.exit_code == 0, result.output
+    assert (publication.root / "layouts" / "my-bulletin" / "layout.yaml").is_file()
+    assert "my-bulletin" in pamphlet("layouts").output
+    publication.use_layout("my-bulletin")
+    assert pamphlet("build", "issue-1").exit_code == 0
+    again = pamphlet("layouts", "copy", "bulletin", "my-bulletin")
+    assert again.exit_code == 1
+    assert "layouts/my-bulletin: this layout folder exists already" in again.output
+    assert "unknown layout 'tabloid'" in pamphlet("layouts", "copy", "tabloid", "x").output
