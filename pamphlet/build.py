@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -100,12 +101,12 @@ def lay_out(issue: Issue, articles: list[Article], layout: Layout,
     roots = readable_roots(issue, layout)
     progress("laying out the pages")
     html = compose(issue, articles, layout)
-    rendered = _render(html, issue, layout, roots, limits)
+    rendered = _render(html, issue, layout, roots, limits, progress)
     short = -rendered.page_count % layout.pad_to
     if short:
         progress(f"adding {short} blank page(s) to make a multiple of {layout.pad_to}")
         html = compose(issue, articles, layout, padding=short)
-        rendered = _render(html, issue, layout, roots, limits)
+        rendered = _render(html, issue, layout, roots, limits, progress)
     return html, rendered, short
 
 
@@ -115,10 +116,14 @@ def readable_roots(issue: Issue, layout: Layout) -> list[Path]:
 
 
 def _render(html: str, issue: Issue, layout: Layout, roots: list[Path],
-            limits: Limits) -> Rendered:
+            limits: Limits, progress: Progress) -> Rendered:
+    def step(message: str) -> None:
+        if plain := plain_progress(message):
+            progress(plain)
+
     try:
         return run_limited(render, (html, issue.root, roots, bool(layout.settings.get("mono"))),
-                           limits)
+                           limits, step)
     except LimitExceeded as stop:
         raise PamphletError([Problem(issue.manifest, None,
                                      _limit_message(issue.name, "laying out", stop),
@@ -129,6 +134,17 @@ def _render(html: str, issue: Issue, layout: Layout, roots: list[Path],
             layout.folder, None, f"WeasyPrint could not lay out the pages ({error})",
             "this is usually CSS that WeasyPrint does not support: undo the last change to "
             "the layout; --debug shows where it failed")]) from error
+
+
+def plain_progress(message: str) -> str | None:
+    """WeasyPrint's progress log in an editor's words (None for steps not worth a line)."""
+    if match := re.search(r"Creating layout - Page (\d+)", message):
+        return f"laying out page {match[1]}"
+    if "Repagination" in message:
+        return "laying out again to settle page numbers"
+    if "Creating PDF" in message:
+        return "writing the PDF"
+    return None
 
 
 def _limit_message(name: str, doing: str, stop: LimitExceeded) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -69,11 +71,7 @@ def build(
     state["quiet"] = state["quiet"] or quiet
     state["verbose"] = state["verbose"] or verbose
 
-    def progress(step: str) -> None:
-        if state["verbose"]:
-            typer.echo(f"  {step}…")
-
-    with reported_errors():
+    with reported_errors(), StatusLine() as progress:
         result = build_issue(resolve_manifest(issue, Path.cwd()), out=out, strict=strict,
                              progress=progress, limits=Limits(timeout, memory))
     for warning in result.warnings:
@@ -81,6 +79,32 @@ def build(
     say(f"{display_path(result.pdf)}: {result.pages} pages, {result.size / 1024:.0f} KB, "
         f"{result.seconds:.1f} s" + (f", {len(result.warnings)} warning(s)" if result.warnings
                                      else ""))
+
+
+class StatusLine:
+    """What a long command is doing: every step with --verbose; otherwise, on a terminal and
+    once a second has passed, one line that keeps being rewritten."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.shown = False
+
+    def __enter__(self) -> StatusLine:
+        return self
+
+    def __call__(self, step: str) -> None:
+        if state["verbose"]:
+            typer.echo(f"  {step}…")
+        elif (not state["quiet"] and sys.stderr.isatty()
+              and time.monotonic() - self.started > 1):
+            sys.stderr.write(f"\r\033[K{step}…")
+            sys.stderr.flush()
+            self.shown = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self.shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
 
 
 layouts_app = typer.Typer(help="The layouts on the search path, and copying one to change it.",

@@ -3,12 +3,15 @@ render (WeasyPrint has no limits of its own) is stopped with a message, not left
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import resource
 import tempfile
+import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import IO, Any, TypeVar
@@ -49,10 +52,16 @@ def can_isolate() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-def run_limited(func: Callable[..., T], args: tuple[Any, ...], limits: Limits) -> T:
-    """`func(*args)` in a forked child under `limits`; in-process where fork is missing."""
+PROGRESS_LOGGER = "weasyprint.progress"
+
+
+def run_limited(func: Callable[..., T], args: tuple[Any, ...], limits: Limits,
+                progress: Callable[[str], None] | None = None) -> T:
+    """`func(*args)` in a forked child under `limits`; in-process where fork is missing.
+    What the child logs on PROGRESS_LOGGER is passed to `progress` as it happens."""
     if not can_isolate():
-        return func(*args)
+        with _forwarding(progress or (lambda message: None)):
+            return func(*args)
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
     with tempfile.TemporaryFile() as stderr:
@@ -60,13 +69,19 @@ def run_limited(func: Callable[..., T], args: tuple[Any, ...], limits: Limits) -
                                 args=(sender, func, args, limits.memory_mb, stderr.fileno()))
         child.start()
         sender.close()
+        deadline = time.monotonic() + limits.seconds
         try:
-            if not receiver.poll(limits.seconds):
-                raise LimitExceeded("time", limits)
-            try:
-                status, payload = receiver.recv()
-            except EOFError:  # the child died without a word: a crash, most often out of memory
-                raise LimitExceeded("crash", limits, _tail(stderr)) from None
+            while True:
+                if not receiver.poll(max(0.0, deadline - time.monotonic())):
+                    raise LimitExceeded("time", limits)
+                try:
+                    status, payload = receiver.recv()
+                except EOFError:  # died without a word: a crash, most often out of memory
+                    raise LimitExceeded("crash", limits, _tail(stderr)) from None
+                if status != "progress":
+                    break
+                if progress is not None:
+                    progress(payload)
         finally:
             if child.is_alive():
                 child.kill()
@@ -90,6 +105,9 @@ def _child(sender: Connection, func: Callable[..., Any], args: tuple[Any, ...],
            memory_mb: int, stderr: int) -> None:
     os.dup2(stderr, 2)  # a dying C library's last words go to the parent, not the editor
     try:
+        logger = logging.getLogger(PROGRESS_LOGGER)
+        logger.setLevel(logging.INFO)
+        logger.addHandler(_Forward(lambda message: sender.send(("progress", message))))
         mapped = _address_space()
         if mapped:
             limit = mapped + memory_mb * 1024 * 1024
@@ -104,6 +122,29 @@ def _child(sender: Connection, func: Callable[..., Any], args: tuple[Any, ...],
     finally:
         sender.close()
         os._exit(0)
+
+
+class _Forward(logging.Handler):
+    def __init__(self, send: Callable[[str], None]) -> None:
+        super().__init__(logging.INFO)
+        self.send = send
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.send(record.getMessage())
+
+
+@contextmanager
+def _forwarding(progress: Callable[[str], None]) -> Iterator[None]:
+    logger = logging.getLogger(PROGRESS_LOGGER)
+    handler = _Forward(progress)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def _address_space() -> int:

@@ -86,9 +86,8 @@ class _Grid:
         grids = []
         for columns in range(1, len(spreads) + 1):
             slots = columns * len(spreads[0])
-            page_w = (width - (columns + 1) * gap - slots) // slots
-            if page_w >= 8:
-                grids.append(cls(spreads, columns, width, page_w, round(page_w * aspect), gap, font))
+            page_w = max(1, (width - (columns + 1) * gap - slots) // slots)
+            grids.append(cls(spreads, columns, width, page_w, max(1, round(page_w * aspect)), gap, font))
         return min(grids, key=lambda grid: abs(math.log(width / grid.height / LANDSCAPE)))
 
     @property

@@ -10,15 +10,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
+from urllib.parse import unquote
 
 import yaml
 
 from .articles import FRONT_MATTER_KEYS, MAX_IMAGE_BYTES, split_front_matter
-from .errors import PamphletError, Problem, Problems, display_path
+from .errors import PamphletError, Problem, Problems
 from .layouts import find_layout, layout_dirs
 from .manifest import MANIFEST_KEYS, load_issue
 from .markup import render_markdown
@@ -64,18 +66,15 @@ def init_publication(folder: Path) -> list[Path]:
         raise PamphletError([Problem(path, None, "this file is already there and would be "
                                      "overwritten", "move it away, or use another folder")
                              for path in taken])
-    written = []
+    files = {}
     for rel in sources:
-        target = folder / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
         data = (STARTER / rel).read_bytes()
         if rel == PurePosixPath(ISSUES, f"{STARTER_ISSUE}.yaml"):
             text = _DATE_LINE.sub(f"date: {dt.date.today().isoformat()}", data.decode("utf-8"),
                                   count=1)
             data = text.encode("utf-8")
-        _write_new(target, data)
-        written.append(target)
-    return written
+        files[folder / rel] = data
+    return _write_all(files, [folder / ISSUES])
 
 
 def _starter_files() -> Iterator[PurePosixPath]:
@@ -120,16 +119,11 @@ def new_issue(root: Path, name: str, source: str | None = None) -> list[Path]:
     articles = _plan_articles(issue, name)
     new_text = _edit_manifest(text, manifest, date, number, articles)
 
-    folder = issues / name
-    folder.mkdir()
-    written = [issues / f"{name}.yaml"]
-    for plan in articles:
-        if plan.new_reference:
-            _write_new(issues / plan.new_reference, _empty_article(plan.front_matter))
-            written.append(issues / plan.new_reference)
-    _write_new(written[0], new_text.encode("utf-8"))
-    return written[:1] + sorted(written[1:], key=lambda p: [a.new_reference for a in articles]
-                                .index(p.relative_to(issues).as_posix()))
+    files = {issues / plan.new_reference: _empty_article(plan.front_matter)
+             for plan in articles if plan.new_reference}
+    files[issues / f"{name}.yaml"] = new_text.encode("utf-8")  # last: a manifest means it is all there
+    written = _write_all(files, [issues / name])
+    return written[-1:] + written[:-1]
 
 
 def _source_manifest(issues: Path, source: str | None) -> Path:
@@ -260,7 +254,18 @@ def _edit_manifest(text: str, manifest: Path, date: dt.date, number: int | None,
             return edited
     except (PamphletError, yaml.YAMLError, ValueError, KeyError, IndexError):
         pass
-    return yaml.safe_dump(wanted, sort_keys=False, allow_unicode=True, width=100)
+    return yaml.dump(wanted, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+
+
+class _Dumper(yaml.SafeDumper):
+    """SafeDumper that writes text of several lines (contact, imprint) as a | block."""
+
+
+def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|" if "\n" in text else None)
+
+
+_Dumper.add_representer(str, _represent_text)
 
 
 def _edit_text(text: str, date: dt.date, number: int | None, articles: list[_Planned]) -> str:
@@ -313,10 +318,32 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _write_new(path: Path, data: bytes) -> None:
-    """Write a file that must not exist yet (never overwrite an editor's work)."""
-    with path.open("xb") as out:
-        out.write(data)
+def _write_all(files: dict[Path, bytes], folders: list[Path]) -> list[Path]:
+    """Write new files in order, never overwriting one (an editor's work); `folders` must not
+    exist yet. If one cannot be written, what was written is taken away again."""
+    made: list[Path] = []
+    written: list[Path] = []
+    current = folders[0]
+    try:
+        for folder in folders:
+            current = folder
+            folder.mkdir(parents=True)
+            made.append(folder)
+        for path, data in files.items():
+            current = path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("xb") as out:
+                written.append(path)
+                out.write(data)
+    except OSError as error:
+        for path in reversed(written):
+            path.unlink(missing_ok=True)
+        for folder in reversed(made):
+            shutil.rmtree(folder, ignore_errors=True)
+        raise PamphletError([Problem(current, None, f"cannot write this: {error.strerror or error}",
+                                     "check that you may write to the folder and that the disk "
+                                     "is not full; nothing was left half-made")]) from error
+    return written
 
 
 # --- pamphlet list ----------------------------------------------------------------------------
@@ -351,7 +378,8 @@ def _summary(manifest: Path, root: Path) -> IssueSummary:
         problems.extend(error.problems)
         issue = None
     if issue is not None and not problems:
-        return IssueSummary(manifest.stem, issue.number, issue.date, issue.layout,
+        number = int(issue.number) if issue.number is not None else None
+        return IssueSummary(manifest.stem, number, issue.date, issue.layout,
                             len(issue.articles), _pdf_state(manifest, root, issue))
     fields = _valid_fields(manifest)
     return IssueSummary(manifest.stem, fields.get("number"), fields.get("date"),
@@ -423,13 +451,10 @@ def _pictures(article: Path, issue: Issue) -> list[Path]:
         names.append(front["image"])
 
     def collect(src: str, line: int | None) -> str | None:
-        names.append(src)
+        names.append(unquote(src))
         return None
 
-    try:
-        render_markdown(body, resolve_image=collect, allow_html=issue.raw_html)
-    except Exception:  # a body the build would report; its pictures just do not count here
-        pass
+    render_markdown(body, resolve_image=collect, allow_html=issue.raw_html)
     found = []
     for src in names:
         try:
@@ -438,6 +463,3 @@ def _pictures(article: Path, issue: Issue) -> list[Path]:
             continue
     return found
 
-
-__all__ = ["IssueSummary", "PdfState", "display_path", "init_publication", "list_issues",
-           "new_issue"]

@@ -265,3 +265,11 @@ def test_an_article_that_does_not_start_on_its_page_is_reported(publication):
     assert "warning: short.md is placed on page 3 but starts on page 2: the pages before it " \
         "hold too little" in result.output
     assert "warning: 2 blank page(s) added to make the page count a multiple of 4" in result.output
+
+
+def test_verbose_says_what_each_step_does(publication):
+    result = pamphlet("build", "issue-1", "--verbose")
+    assert result.exit_code == 0
+    steps = [line.strip() for line in result.output.splitlines() if line.startswith("  ")]
+    assert steps == ["reading the manifest and articles…", "laying out the pages…",
+                     "laying out page 1…", "laying out page 2…", "writing the PDF…"]
