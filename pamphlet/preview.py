@@ -76,23 +76,21 @@ class _Grid:
     page_w: int
     page_h: int
     gap: int
+    label_h: int
     font: ImageFont.FreeTypeFont | ImageFont.ImageFont
 
     @classmethod
     def fit(cls, spreads: list[Spread], aspect: float, width: int) -> _Grid:
         """The number of spreads a row that brings the sheet nearest to landscape."""
-        gap = max(8, width // 80)
-        font = ImageFont.load_default(size=max(9, width // 140))
+        gap, font_size = max(8, width // 80), max(9, width // 140)
+        font, label_h = ImageFont.load_default(size=font_size), round(font_size * 1.8)
         grids = []
         for columns in range(1, len(spreads) + 1):
             slots = columns * len(spreads[0])
             page_w = max(1, (width - (columns + 1) * gap - slots) // slots)
-            grids.append(cls(spreads, columns, width, page_w, max(1, round(page_w * aspect)), gap, font))
+            page_h = max(1, round(page_w * aspect))
+            grids.append(cls(spreads, columns, width, page_w, page_h, gap, label_h, font))
         return min(grids, key=lambda grid: abs(math.log(width / grid.height / LANDSCAPE)))
-
-    @property
-    def label_h(self) -> int:
-        return round(self.font.size * 1.8)
 
     @property
     def rows(self) -> int:
