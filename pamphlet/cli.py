@@ -14,11 +14,13 @@ import typer
 
 from . import __version__
 from .build import build as build_issue
-from .errors import PamphletError, display_path
+from .errors import PamphletError, Problem, display_path
 from .isolation import Limits
 from .layouts import available_layouts, copy_layout, find_layout
-from .publication import find_root, resolve_manifest
+from .preview import contact_sheet, page_images
+from .publication import find_root, resolve_manifest, root_of_manifest
 from .resources import builtin_dir
+from .workspace import init_publication, list_issues, new_issue
 
 app = typer.Typer(help="Turn an issue manifest and Markdown articles into print-ready PDFs.",
                   no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False)
@@ -79,6 +81,90 @@ def build(
     say(f"{display_path(result.pdf)}: {result.pages} pages, {result.size / 1024:.0f} KB, "
         f"{result.seconds:.1f} s" + (f", {len(result.warnings)} warning(s)" if result.warnings
                                      else ""))
+
+
+def publication_root() -> Path:
+    """The publication folder for commands that work on one (see publication.find_root)."""
+    root = find_root(Path.cwd())
+    if root is None:
+        raise PamphletError([Problem(None, None, "no issues/ folder here or in any folder above",
+                                     "run pamphlet inside your publication folder, or make one "
+                                     "with 'pamphlet init'")])
+    return root
+
+
+@app.command()
+def init(
+    folder: Annotated[Path, typer.Argument(help="Where to make the publication "
+                                           "(default: here).")] = Path("."),
+) -> None:
+    """Start a new publication folder with a sample issue that builds straight away."""
+    with reported_errors(after=""):
+        written = init_publication(folder)
+    say(f"{display_path(folder.resolve())}: {len(written)} files written. Next: "
+        f"{'cd ' + str(folder) + ' && ' if str(folder) != '.' else ''}pamphlet build first-issue")
+
+
+@app.command()
+def new(
+    name: Annotated[str, typer.Argument(help="The new issue's name, e.g. issue-43.")],
+    source: Annotated[str | None, typer.Option("--from", help="The issue to start from "
+                                               "(default: the latest by date).")] = None,
+) -> None:
+    """Start the next issue from the last one: same layout and standing items, the number
+    and date moved on, and empty article files ready to write."""
+    with reported_errors(after="Nothing was written."):
+        written = new_issue(publication_root(), name, source)
+    say(f"{display_path(written[0])}: new issue with {len(written) - 1} empty article file(s)")
+    for path in written[1:]:
+        say(f"  {display_path(path)}")
+
+
+PDF_STATES = {"missing": "not built yet", "stale": "PDF older than its sources",
+              "current": "PDF up to date"}
+
+
+@app.command("list")
+def list_command() -> None:
+    """Every issue in the folder, and whether its PDF is missing or older than its sources."""
+    with reported_errors(after=""):
+        summaries = list_issues(publication_root())
+    for s in summaries:
+        number = f"No {s.number}" if s.number is not None else ""
+        date = s.date.isoformat() if s.date else "?"
+        state = f"cannot be read: {s.problem}" if s.problem else PDF_STATES[s.pdf_state]
+        typer.echo(f"{s.name:<28} {number:<7} {date:<10} {s.layout or '?':<10} "
+                   f"{s.articles:>3} articles  {state}")
+
+
+@app.command()
+def preview(
+    issue: Annotated[str, typer.Argument(help="An issue name, or the path to a manifest.")],
+    page: Annotated[int | None, typer.Option("--page", "-p", help="Only this page, "
+                                             "at full size.")] = None,
+    dpi: Annotated[int, typer.Option("--dpi", min=20, max=600, help="Resolution of the page "
+                                     "images.")] = 110,
+) -> None:
+    """Page images (PNG) and a contact sheet of all pages, building the issue first if its
+    PDF is missing or older than its sources."""
+    with reported_errors(after=""), StatusLine() as progress:
+        manifest = resolve_manifest(issue, Path.cwd())
+        root = root_of_manifest(manifest)
+        pdf = root / "build" / f"{manifest.stem}.pdf"
+        summary = next((s for s in list_issues(root) if s.name == manifest.stem), None)
+        if summary is None or summary.pdf_state != "current":
+            result = build_issue(manifest, progress=progress)
+            for warning in result.warnings:
+                typer.echo(f"warning: {warning}", err=True)
+        folder = root / "build" / f"{manifest.stem}-pages"
+        if page is not None:
+            images = page_images(pdf, folder, dpi=max(dpi, 150), pages=[page])
+            say(f"{display_path(images[0])}")
+            return
+        images = page_images(pdf, folder, dpi=dpi)
+        sheet = contact_sheet(pdf, root / "build" / f"{manifest.stem}-sheet.png")
+    say(f"{display_path(sheet)}: all {len(images)} pages; one image per page in "
+        f"{display_path(folder)}/")
 
 
 class StatusLine:

@@ -29,7 +29,7 @@ from .paths import Refused, resolve_inside
 from .publication import ISSUES
 from .resources import PACKAGE_DIR
 from .schema import check_mapping
-from .yamlfile import MAX_BYTES, Mapping, Sequence, parse_yaml, read_text
+from .yamlfile import MAX_BYTES, parse_yaml, read_text
 
 STARTER = PACKAGE_DIR / "starter"
 """The starter publication, copied file for file by `init_publication`."""
@@ -305,9 +305,9 @@ def _edit_text(text: str, date: dt.date, number: int | None, articles: list[_Pla
 
 def _plain(value: Any) -> Any:
     """YAML data as plain dicts, lists, ints and floats (for comparing and for safe_dump)."""
-    if isinstance(value, Mapping | dict):
+    if isinstance(value, dict):
         return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, Sequence | list):
+    if isinstance(value, list):
         return [_plain(item) for item in value]
     if isinstance(value, bool):
         return value
@@ -382,7 +382,8 @@ def _summary(manifest: Path, root: Path) -> IssueSummary:
         return IssueSummary(manifest.stem, number, issue.date, issue.layout,
                             len(issue.articles), _pdf_state(manifest, root, issue))
     fields = _valid_fields(manifest)
-    return IssueSummary(manifest.stem, fields.get("number"), fields.get("date"),
+    number = int(fields["number"]) if "number" in fields else None
+    return IssueSummary(manifest.stem, number, fields.get("date"),
                         fields.get("layout", ""),
                         len(issue.articles) if issue is not None else 0,
                         _pdf_state(manifest, root, issue), str(problems.items[0]))
