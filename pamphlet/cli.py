@@ -111,8 +111,7 @@ def new(
     source: Annotated[str | None, typer.Option("--from", help="The issue to start from "
                                                "(default: the latest by date).")] = None,
 ) -> None:
-    """Start the next issue from the last one: same layout and standing items, the number
-    and date moved on, and empty article files ready to write."""
+    """Start the next issue from the last one, with empty articles to write."""
     with reported_errors(after="Nothing was written."):
         written = new_issue(publication_root(), name, source)
     say(f"{display_path(written[0])}: new issue with {len(written) - 1} empty article file(s)")
@@ -145,8 +144,7 @@ def preview(
     dpi: Annotated[int, typer.Option("--dpi", min=20, max=600, help="Resolution of the page "
                                      "images.")] = 110,
 ) -> None:
-    """Page images (PNG) and a contact sheet of all pages, building the issue first if its
-    PDF is missing or older than its sources."""
+    """Page images (PNG) and a contact sheet of all pages; builds first if needed."""
     with reported_errors(after=""), StatusLine() as progress:
         manifest = resolve_manifest(issue, Path.cwd())
         root = root_of_manifest(manifest)
