@@ -113,22 +113,22 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> Sequence:
     return seq
 
 
-def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
-    if not isinstance(node, yaml.ScalarNode) or len(str(node.value)) > 30:
-        raise yaml.constructor.ConstructorError(None, None, "this is not a usable number",
-                                                node.start_mark)
-    value = RawInt(yaml.SafeLoader.construct_yaml_int(loader, node))
-    value.raw = node.value
-    return value
+def _number_constructor(kind: type[RawInt] | type[RawFloat], read: Any, max_length: int) -> Any:
+    """A constructor that keeps the text as written and refuses absurdly long numbers."""
+
+    def construct(loader: _Loader, node: yaml.ScalarNode) -> Any:
+        if not isinstance(node, yaml.ScalarNode) or len(str(node.value)) > max_length:
+            raise yaml.constructor.ConstructorError(None, None, "this is not a usable number",
+                                                    node.start_mark)
+        value = kind(read(loader, node))
+        value.raw = node.value
+        return value
+
+    return construct
 
 
-def _construct_float(loader: _Loader, node: yaml.ScalarNode) -> float:
-    if not isinstance(node, yaml.ScalarNode) or len(str(node.value)) > 60:
-        raise yaml.constructor.ConstructorError(None, None, "this is not a usable number",
-                                                node.start_mark)
-    value = RawFloat(yaml.SafeLoader.construct_yaml_float(loader, node))
-    value.raw = node.value
-    return value
+_construct_int = _number_constructor(RawInt, yaml.SafeLoader.construct_yaml_int, 30)
+_construct_float = _number_constructor(RawFloat, yaml.SafeLoader.construct_yaml_float, 60)
 
 
 def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode) -> object:
