@@ -20,6 +20,8 @@ from .layouts import available_layouts, copy_layout, find_layout
 from .preview import contact_sheet, page_images
 from .publication import find_root, resolve_manifest, root_of_manifest
 from .resources import builtin_dir
+from .serve import BuildState
+from .serve import serve as serve_preview
 from .workspace import init_publication, list_issues, new_issue
 
 app = typer.Typer(help="Turn an issue manifest and Markdown articles into print-ready PDFs.",
@@ -163,6 +165,37 @@ def preview(
         sheet = contact_sheet(pdf, root / "build" / f"{manifest.stem}-sheet.png")
     say(f"{display_path(sheet)}: all {len(images)} pages; one image per page in "
         f"{display_path(folder)}/")
+
+
+@app.command("serve")
+def serve_command(
+    issue: Annotated[str, typer.Argument(help="An issue name, or the path to a manifest.")],
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="The port to listen "
+                                      "on (0: any free one).")] = 8042,
+    host: Annotated[str, typer.Option("--host", help="The address to listen on; anything but "
+                                      "127.0.0.1 or localhost lets other machines see the "
+                                      "issue.")] = "127.0.0.1",
+) -> None:
+    """A live preview in the browser: the pages side by side as spreads, built again each time
+    a file of the issue is saved. Ctrl-C stops it."""
+    with reported_errors(after=""):
+        manifest = resolve_manifest(issue, Path.cwd())
+        try:
+            serve_preview(manifest, host, port, say=say, notify=_report_build)
+        except KeyboardInterrupt:
+            say("Stopped.")
+
+
+def _report_build(done: BuildState) -> None:
+    """One line on the terminal for each build the preview makes; problems in full."""
+    if done.state == "ok":
+        warned = f", {len(done.warnings)} warning(s) (shown on the page)" if done.warnings else ""
+        say(f"build {done.number}: {len(done.images)} pages in {done.seconds:.1f} s{warned}")
+        return
+    for problem in done.problems:
+        typer.echo(f"error: {problem}", err=True)
+    typer.echo(f"build {done.number} failed; fix the files and save, the preview is watching",
+               err=True)
 
 
 class StatusLine:

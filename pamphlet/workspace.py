@@ -50,6 +50,11 @@ PdfState = Literal["missing", "stale", "current"]
 # --- pamphlet init ----------------------------------------------------------------------------
 
 
+def today() -> dt.date:
+    """The date a new publication's first issue gets (a function, so tests can fix it)."""
+    return dt.date.today()
+
+
 def init_publication(folder: Path) -> list[Path]:
     """Make `folder` a publication that builds straight away: a sample bulletin issue, a
     standing item and GUIDE.md. The sample issue is dated today. Returns the files written."""
@@ -70,7 +75,7 @@ def init_publication(folder: Path) -> list[Path]:
     for rel in sources:
         data = (STARTER / rel).read_bytes()
         if rel == PurePosixPath(ISSUES, f"{STARTER_ISSUE}.yaml"):
-            text = _DATE_LINE.sub(f"date: {dt.date.today().isoformat()}", data.decode("utf-8"),
+            text = _DATE_LINE.sub(f"date: {today().isoformat()}", data.decode("utf-8"),
                                   count=1)
             data = text.encode("utf-8")
         files[folder / rel] = data
@@ -404,7 +409,7 @@ def _pdf_state(manifest: Path, root: Path, issue: Issue | None) -> PdfState:
         built = pdf.stat().st_mtime_ns
     except OSError:
         return "missing"
-    inputs = _inputs(manifest, issue) if issue is not None else [manifest]
+    inputs = issue_inputs(manifest, issue) if issue is not None else [manifest]
     newest = max((_mtime(p) for p in inputs), default=0)
     return "stale" if newest > built else "current"
 
@@ -416,7 +421,7 @@ def _mtime(path: Path) -> int:
         return 0
 
 
-def _inputs(manifest: Path, issue: Issue) -> list[Path]:
+def issue_inputs(manifest: Path, issue: Issue) -> list[Path]:
     """The files a build of the issue reads: the manifest, its articles and their pictures,
     and the layout's files (its chain of folders and the shared files beside them)."""
     files = [manifest]

@@ -20,6 +20,12 @@ from pamphlet.workspace import init_publication, list_issues, new_issue
 TODAY = dt.date.today()
 
 
+@pytest.fixture(autouse=True)
+def fixed_today(monkeypatch):
+    """init dates the sample issue today: keep 'today' still if the tests run over midnight."""
+    monkeypatch.setattr(workspace, "today", lambda: TODAY)
+
+
 def front_matter(path: Path, empty: bool = True) -> dict:
     front, body, _ = split_front_matter(path.read_text(encoding="utf-8"), path)
     assert (body == "") == empty
