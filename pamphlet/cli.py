@@ -10,13 +10,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
+import pypdf
 import typer
 
 from . import __version__
 from .build import build as build_issue
 from .errors import PamphletError, Problem, display_path
+from .impose import booklet_order, impose, two_up_order
 from .isolation import Limits
 from .layouts import available_layouts, copy_layout, find_layout
+from .output import write_atomically
 from .preview import contact_sheet, page_images
 from .publication import find_root, resolve_manifest, root_of_manifest
 from .resources import builtin_dir
@@ -119,6 +122,36 @@ def new(
     say(f"{display_path(written[0])}: new issue with {len(written) - 1} empty article file(s)")
     for path in written[1:]:
         say(f"  {display_path(path)}")
+
+
+@app.command("impose")
+def impose_command(
+    issue: Annotated[str, typer.Argument(help="An issue name, or the path to a manifest.")],
+    kind: Annotated[str, typer.Option("--as", help="booklet (saddle-stitch, short-edge duplex) "
+                                      "or 2up (two copies a side, cut in half).")] = "booklet",
+    signature: Annotated[int | None, typer.Option("--signature", help="Booklet signatures of "
+                                                  "this many pages (8 or 16).")] = None,
+) -> None:
+    """Pages on A4 landscape sheets for an office printer: a booklet or two-up."""
+    with reported_errors(after=""), StatusLine() as progress:
+        if kind not in ("booklet", "2up"):
+            raise PamphletError([Problem(None, None, f"'--as {kind}' is not a way pamphlet "
+                                         "imposes", "use --as booklet or --as 2up")])
+        manifest = resolve_manifest(issue, Path.cwd())
+        root = root_of_manifest(manifest)
+        pdf = root / "build" / f"{manifest.stem}.pdf"
+        summary = next((s for s in list_issues(root) if s.name == manifest.stem), None)
+        if summary is None or summary.pdf_state != "current":
+            build_issue(manifest, progress=progress)
+        pages = len(pypdf.PdfReader(pdf).pages)
+        try:
+            sides = booklet_order(pages, signature) if kind == "booklet" else two_up_order(pages)
+        except ValueError as error:
+            raise PamphletError([Problem(None, None, str(error), "use 8 or 16")]) from None
+        out = pdf.with_suffix(f".{kind}.pdf")
+        write_atomically(out, impose(pdf, out, sides))
+    say(f"{display_path(out)}: {len(sides) // 2} sheet(s), print on both sides, "
+        + ("flip on the short edge, fold and staple" if kind == "booklet" else "then cut in half"))
 
 
 PDF_STATES = {"missing": "not built yet", "stale": "PDF older than its sources",
