@@ -124,6 +124,19 @@ def new(
         say(f"  {display_path(path)}")
 
 
+def up_to_date_pdf(issue: str, progress: StatusLine) -> tuple[Path, Path, Path]:
+    """(manifest, publication folder, PDF) of an issue, built first if its PDF is missing or
+    older than its sources."""
+    manifest = resolve_manifest(issue, Path.cwd())
+    root = root_of_manifest(manifest)
+    summary = next((s for s in list_issues(root) if s.name == manifest.stem), None)
+    if summary is None or summary.pdf_state != "current":
+        result = build_issue(manifest, progress=progress)
+        for warning in result.warnings:
+            typer.echo(f"warning: {warning}", err=True)
+    return manifest, root, root / "build" / f"{manifest.stem}.pdf"
+
+
 @app.command("impose")
 def impose_command(
     issue: Annotated[str, typer.Argument(help="An issue name, or the path to a manifest.")],
@@ -137,12 +150,7 @@ def impose_command(
         if kind not in ("booklet", "2up"):
             raise PamphletError([Problem(None, None, f"'--as {kind}' is not a way pamphlet "
                                          "imposes", "use --as booklet or --as 2up")])
-        manifest = resolve_manifest(issue, Path.cwd())
-        root = root_of_manifest(manifest)
-        pdf = root / "build" / f"{manifest.stem}.pdf"
-        summary = next((s for s in list_issues(root) if s.name == manifest.stem), None)
-        if summary is None or summary.pdf_state != "current":
-            build_issue(manifest, progress=progress)
+        _, _, pdf = up_to_date_pdf(issue, progress)
         pages = len(pypdf.PdfReader(pdf).pages)
         try:
             sides = booklet_order(pages, signature) if kind == "booklet" else two_up_order(pages)
@@ -181,14 +189,7 @@ def preview(
 ) -> None:
     """Page images (PNG) and a contact sheet of all pages; builds first if needed."""
     with reported_errors(after=""), StatusLine() as progress:
-        manifest = resolve_manifest(issue, Path.cwd())
-        root = root_of_manifest(manifest)
-        pdf = root / "build" / f"{manifest.stem}.pdf"
-        summary = next((s for s in list_issues(root) if s.name == manifest.stem), None)
-        if summary is None or summary.pdf_state != "current":
-            result = build_issue(manifest, progress=progress)
-            for warning in result.warnings:
-                typer.echo(f"warning: {warning}", err=True)
+        manifest, root, pdf = up_to_date_pdf(issue, progress)
         folder = root / "build" / f"{manifest.stem}-pages"
         if page is not None:
             images = page_images(pdf, folder, dpi=max(dpi, 150), pages=[page])
