@@ -54,7 +54,7 @@ def load_articles(issue: Issue) -> list[Article]:
             problems.extend(error.problems)
             continue
         if article is not None:
-            article.id = _unique(article.id, used_ids)
+            article.id = unique(article.id, used_ids)
             articles.append(article)
     problems.raise_if_any()
     return articles
@@ -79,8 +79,8 @@ def load_article(ref: ArticleRef, issue: Issue, problems: Problems) -> Article |
     image = None
     if "image" in meta:
         image = _image_path(meta["image"], source, issue, line_of.get("image"), problems)
-    slug = "a-" + _slug(source.stem)
-    rendered = render_markdown(body, doc_id=slug, resolve_image=resolve_image,
+    article_id = "a-" + slug(source.stem)
+    rendered = render_markdown(body, doc_id=article_id, resolve_image=resolve_image,
                                first_line=body_line, allow_html=issue.raw_html)
     teaser = ref.teaser if ref.teaser is not None else meta.get("teaser", "")
     if teaser is True:
@@ -89,7 +89,7 @@ def load_article(ref: ArticleRef, issue: Issue, problems: Problems) -> Article |
         return Markup(render_inline(meta.get(key, "")))
 
     return Article(
-        source=source, id=slug, title=inline("title"), short_title=inline("short_title"),
+        source=source, id=article_id, title=inline("title"), short_title=inline("short_title"),
         body_html=Markup(rendered.html),
         place=place, section=ref.section or meta.get("section", ""),
         kicker=inline("kicker"), standfirst=inline("standfirst"), byline=inline("byline"),
@@ -152,13 +152,14 @@ def _image_path(src: str, article: Path, issue: Issue, line: int | None,
     return path
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "article"
 
 
-def _unique(slug: str, used: set[str]) -> str:
-    candidate, n = slug, 2
+def unique(name: str, used: set[str]) -> str:
+    """`name`, or `name-2`, `name-3`… whichever is not in `used` yet (and add it there)."""
+    candidate, n = name, 2
     while candidate in used:
-        candidate, n = f"{slug}-{n}", n + 1
+        candidate, n = f"{name}-{n}", n + 1
     used.add(candidate)
     return candidate

@@ -28,17 +28,14 @@ class LocalFetcher(URLFetcher):
         super().__init__(allowed_protocols=["file"], allow_redirects=False)
         self.roots = [r.resolve() for r in roots]
         self.greyscale = greyscale
-        self.refused: list[str] = []
 
     def fetch(self, url: str, headers: object = None) -> URLFetcherResponse:
         parts = urlsplit(url)
         path = Path(unquote(parts.path)).resolve() if parts.scheme == "file" else None
         if path is None or not any(path.is_relative_to(root) for root in self.roots):
-            self.refused.append(url)
             raise ValueError(f"pamphlet loads only files inside the publication folder: {url}")
         info = path.stat()
         if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RESOURCE_BYTES:
-            self.refused.append(url)
             raise ValueError(f"not a regular file of at most {MAX_RESOURCE_BYTES >> 20} MB: {url}")
         mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         data = path.read_bytes()

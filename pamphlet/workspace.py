@@ -19,7 +19,7 @@ from urllib.parse import unquote
 
 import yaml
 
-from .articles import FRONT_MATTER_KEYS, MAX_IMAGE_BYTES, split_front_matter
+from .articles import FRONT_MATTER_KEYS, MAX_IMAGE_BYTES, slug, split_front_matter, unique
 from .errors import PamphletError, Problem, Problems
 from .layouts import find_layout, layout_dirs
 from .manifest import MANIFEST_KEYS, load_issue
@@ -200,12 +200,8 @@ def _plan_articles(issue: Issue, name: str) -> list[_Planned]:
         if _is_standing(ref.reference):
             planned.append(_Planned(ref.reference))
             continue
-        stem = re.sub(r"[^a-z0-9]+", "-", PurePosixPath(ref.reference).stem.lower()).strip("-")
-        slug, n = stem or "article", 2
-        while slug in used:
-            slug, n = f"{stem or 'article'}-{n}", n + 1
-        used.add(slug)
-        planned.append(_Planned(ref.reference, f"{name}/{slug}.md",
+        name_slug = unique(slug(PurePosixPath(ref.reference).stem), used)
+        planned.append(_Planned(ref.reference, f"{name}/{name_slug}.md",
                                 _front_matter(ref.reference, issue)))
     return planned
 
