@@ -59,7 +59,10 @@ def load(manifest: Path) -> tuple[Issue, list[Article], Layout]:
 
 
 def build(manifest: Path, out: Path | None = None, strict: bool = False,
-          progress: Progress = lambda message: None, limits: Limits = DEFAULT_LIMITS) -> BuildResult:
+          progress: Progress = lambda message: None, limits: Limits = DEFAULT_LIMITS,
+          contact: str | None = None) -> BuildResult:
+    """Build the issue to `out` (default build/NAME.pdf). `contact` (Markdown) adds a branch's
+    own contact block to the back page, for that branch's edition."""
     started = time.perf_counter()
     progress("reading the manifest and articles")
     try:
@@ -67,6 +70,8 @@ def build(manifest: Path, out: Path | None = None, strict: bool = False,
     except LimitExceeded as stop:
         raise PamphletError([Problem(manifest, None, _limit_message(manifest.stem, "reading", stop),
                                      "look for a huge or strange article")]) from stop
+    if contact:
+        issue.branch_contact = contact
     pdf_path = out or issue.root / "build" / f"{issue.name}.pdf"
     with exclusive(pdf_path, lambda: progress(f"waiting for another build of {pdf_path.name}")):
         return _build(issue, articles, layout, pdf_path, strict, progress, limits, started)

@@ -67,6 +67,7 @@ def compose(issue: Issue, articles: list[Article], layout: Layout, padding: int 
         "layout": layout,
         "settings": layout.settings,
         "padding": padding,
+        "branch_contact": issue.branch_contact,
         "fonts_css": Markup(font_face_css(find_fonts(issue.root))),
         "stylesheets": [p.as_uri() for p in layout.stylesheets()],
         "generator": f"pamphlet {__version__}",

@@ -80,6 +80,9 @@ class Issue:
     raw_html: bool = False
     remote_images: list[str] = field(default_factory=list)
     lines: dict[str, int] = field(default_factory=dict)
+    branch_contact: str = ""
+    """Markdown for one branch's own contact block: set by `build(contact=...)` for a branch's
+    edition (see send.py), never by the manifest."""
 
     @property
     def hyphenation_lang(self) -> str:

@@ -19,6 +19,7 @@ KINDS = {
     "mapping": "a set of 'key: value' lines",
     "bool-or-text": "yes/no or a piece of text",
     "bool": "true or false",
+    "text-or-list": "a piece of text or a list",
 }
 
 
@@ -86,6 +87,7 @@ _ACCEPTS = {
     "list": lambda v: isinstance(v, list),
     "mapping": lambda v: isinstance(v, dict),
     "bool": lambda v: isinstance(v, bool),
+    "text-or-list": lambda v: isinstance(v, str | list) and bool(v),
 }
 
 
