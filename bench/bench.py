@@ -1,63 +1,279 @@
-"""Build-speed and file-size figures for the sample issues (not a test: it only prints).
+"""Build speed against the targets of issue 6 (not a test: it only measures and prints).
 
-    python bench/bench.py            # each sample once, cold, in a temporary copy
-    python bench/bench.py --runs 3   # best of three
+    python bench/bench.py                # every target, 3 runs each (about 10-15 minutes)
+    python bench/bench.py --runs 5       # more runs per median
+    python bench/bench.py --quick        # without the 64-page issue
+    python bench/bench.py --only news-16 # targets whose name contains a word
 
-For each sample: the whole `pamphlet build` (a fresh process, as an editor runs it), the
-pipeline inside one process, plain WeasyPrint on the same composed HTML in one call, pages,
-and PDF size.
+It generates a 16-page and a 64-page newspaper issue in the project's own newspaper layout
+(bench/generate.py: seeded text, about 900 words and one photo a page) in a temporary
+publication folder next to copies of the samples, then times, as medians of several runs:
+
+* `pamphlet build` as an editor runs it: a fresh process, with no section cache (cold);
+* the edit loop: one article changed, then built again, in a warm process (as `pamphlet serve`
+  does) and from the command line;
+* plain WeasyPrint (a fresh `python -c` that imports it and writes the composed HTML in one
+  call) and headless Chromium printing the same composed HTML, in the same run, for the ratios;
+* `pamphlet build --all` against building the same issues one after another, if that command
+  exists.
+
+Peak memory is the largest resident set of any one process of the run (the build and its layout
+workers), from wait4(). Note the machine's load (printed first) with the figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from generate import newspaper  # noqa: E402
+
 SAMPLES = ["issue-42", "busworker-2026-11-24", "outsourcing-pamphlet"]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-pdf-header-footer"]
 
 
-def best(runs: int, action) -> float:  # noqa: ANN001 - a callable taking nothing
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - started)
-    return min(times)
+@dataclass
+class Run:
+    seconds: float
+    cpu: float = 0.0
+    peak_mb: float = 0.0
+
+
+@dataclass
+class Row:
+    name: str
+    runs: list[Run] = field(default_factory=list)
+    pages: int | None = None
+    note: str = ""
+    against: str = ""
+    """The name of the plain-WeasyPrint row to take the ratio against."""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(r.seconds for r in self.runs)
+
+    @property
+    def peak(self) -> float:
+        return max(r.peak_mb for r in self.runs)
+
+
+def process(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> Run:
+    """One whole process: wall time, cpu (user + sys, with its children) and peak RSS."""
+    started = time.perf_counter()
+    child = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        stderr = child.stderr.read().decode() if child.stderr else ""
+        raise SystemExit(f"failed ({child.returncode}): {' '.join(args)}\n{stderr}")
+    if child.stderr:
+        child.stderr.close()
+    return Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+def timed(action: Callable[[], object]) -> Run:
+    started = time.perf_counter()
+    action()
+    return Run(time.perf_counter() - started)
+
+
+def pamphlet(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pamphlet", *args]
+
+
+def clear_cache(root: Path) -> None:
+    shutil.rmtree(root / "build" / ".cache", ignore_errors=True)
+
+
+def plain_weasyprint(html: Path, out: Path) -> list[str]:
+    code = ("import sys, weasyprint; "
+            "weasyprint.HTML(filename=sys.argv[1]).write_pdf(sys.argv[2])")
+    return [sys.executable, "-c", code, str(html), str(out)]
+
+
+def chromium(html: Path, out: Path, profile: Path) -> list[str]:
+    return [str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+            f"--print-to-pdf={out}", html.as_uri()]
+
+
+def pdf_pages(path: Path) -> int:
+    import pypdf
+    return len(pypdf.PdfReader(path).pages)
+
+
+class Article:
+    """One article file, edited a little differently on each call (a word in its last
+    paragraph), so that every rebuild has something new to lay out."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.original = path.read_text(encoding="utf-8")
+        self.count = 0
+
+    def edit(self) -> None:
+        self.count += 1
+        text = self.original.rstrip("\n") + f" Edit number {self.count}.\n"
+        self.path.write_text(text, encoding="utf-8")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=1)
-    runs = parser.parse_args().runs
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="leave out the 64-page issue")
+    parser.add_argument("--only", default="", help="only targets whose name contains this")
+    options = parser.parse_args()
+    runs: int = options.runs
 
-    import weasyprint
-
-    from pamphlet.build import build, load
-    from pamphlet.compose import compose
-
+    print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}, "
+          f"{os.cpu_count()} cores, Python {sys.version.split()[0]}", flush=True)
     with tempfile.TemporaryDirectory() as folder:
-        root = Path(folder)
+        root = Path(folder) / "pub"
         shutil.copytree(REPO / "issues", root / "issues")
-        print(f"{'issue':<24} {'command':>8} {'pipeline':>9} {'weasyprint':>11} {'pages':>6} "
-              f"{'PDF':>9}")
-        for name in SAMPLES:
-            manifest = root / "issues" / f"{name}.yaml"
-            command = best(runs, lambda m=manifest: subprocess.run(
-                [sys.executable, "-m", "pamphlet", "build", str(m), "-q"], check=True))
-            result = build(manifest)
-            pipeline = best(runs, lambda m=manifest: build(m))
-            issue, articles, layout = load(manifest)
-            html = compose(issue, articles, layout)
-            plain = best(runs, lambda h=html, r=issue.root: weasyprint.HTML(
-                string=h, base_url=r.as_uri() + "/").write_pdf())
-            print(f"{name:<24} {command:>7.1f}s {pipeline:>8.1f}s {plain:>10.1f}s "
-                  f"{result.pages:>6} {result.size / 1024:>7.0f}KB")
+        sizes = [16] if options.quick else [16, 64]
+        for pages in sizes:
+            newspaper(root, pages)
+        rows = measure(root, sizes, runs, options.only, Path(folder))
+    report(rows)
+
+
+def measure(root: Path, sizes: list[int], runs: int, only: str, scratch: Path) -> list[Row]:
+    from pamphlet.build import build
+
+    rows: list[Row] = []
+    wanted = (lambda name: only in name) if only else (lambda name: True)
+
+    def row(name: str, action: Callable[[], Run], *, against: str = "", before: Callable[[], None]
+            = lambda: None, note: str = "") -> Row | None:
+        if not wanted(name):
+            return None
+        entry = Row(name, note=note, against=against)
+        for _ in range(runs):
+            before()
+            entry.runs.append(action())
+        rows.append(entry)
+        print(f"  {name}: {entry.median:.2f} s", flush=True)
+        return entry
+
+    names = [f"news-{pages}" for pages in sizes] + SAMPLES
+    for name in names:
+        manifest = root / "issues" / f"{name}.yaml"
+        if not any(wanted(label) for label in (f"{name} ", name)):
+            continue
+        # A first build writes the composed HTML the baselines print, and warms the disk.
+        clear_cache(root)
+        result = build(manifest)
+        html = result.html
+        plain = row(f"{name} plain WeasyPrint", lambda h=html: process(
+            plain_weasyprint(h, scratch / "plain.pdf"), root))
+        if plain:
+            plain.pages = pdf_pages(scratch / "plain.pdf")
+        if CHROMIUM.exists():
+            profile = scratch / "chromium-profile"
+
+            def fresh_profile(p: Path = profile) -> None:
+                shutil.rmtree(p, ignore_errors=True)
+
+            chrome = row(f"{name} Chromium", lambda h=html, p=profile: process(
+                chromium(h, scratch / "chrome.pdf", p), root), before=fresh_profile,
+                note="same HTML; ignores running heads, see notes")
+            if chrome:
+                chrome.pages = pdf_pages(scratch / "chrome.pdf")
+        cold = row(f"{name} cold CLI build", lambda n=name: process(pamphlet("build", n, "-q"),
+                                                                    root),
+                   before=lambda: clear_cache(root), against=f"{name} plain WeasyPrint")
+        if cold:
+            cold.pages = result.pages
+            cold.note = f"{len(result.warnings)} warning(s)" if result.warnings else ""
+        if not name.startswith("news-16") and "busworker" not in name:
+            continue
+        article = Article(_edited_article(manifest))
+        build(manifest)  # the cache, if any, holds this issue now
+        row(f"{name} edit, warm rebuild", lambda m=manifest: timed(lambda: build(m)),
+            before=article.edit, against=f"{name} plain WeasyPrint",
+            note=f"{article.path.name} changed")
+        row(f"{name} edit, CLI rebuild", lambda n=name: process(pamphlet("build", n, "-q"), root),
+            before=article.edit, against=f"{name} plain WeasyPrint")
+        article.path.write_text(article.original, encoding="utf-8")
+    help_text = subprocess.run(pamphlet("build", "--help"), capture_output=True, text=True,
+                               cwd=root).stdout
+    if "--all" in help_text and wanted("--all"):
+        measure_all(root, runs, rows)
+    row("pamphlet --help", lambda: process(pamphlet("--help"), root))
+    return rows
+
+
+def measure_all(root: Path, runs: int, rows: list[Row]) -> None:
+    """`build --all` over the samples and the 16-page issue against one build after another."""
+    all_root = root.parent / "all"
+    shutil.copytree(root / "issues", all_root / "issues",
+                    ignore=shutil.ignore_patterns("news-64*"))
+    names = [p.stem for p in sorted((all_root / "issues").glob("*.yaml"))]
+    one_by_one = Row(f"{len(names)} issues one after another")
+    together = Row(f"{len(names)} issues, build --all", against=one_by_one.name)
+    for _ in range(runs):
+        clear_cache(all_root)
+        total = Run(0.0)
+        for name in names:
+            run = process(pamphlet("build", name, "-q"), all_root)
+            total.seconds += run.seconds
+            total.peak_mb = max(total.peak_mb, run.peak_mb)
+        one_by_one.runs.append(total)
+        clear_cache(all_root)
+        together.runs.append(process(pamphlet("build", "--all", "-q"), all_root))
+    rows += [one_by_one, together]
+    print(f"  build --all: {together.median:.2f} s", flush=True)
+
+
+def _edited_article(manifest: Path) -> Path:
+    """An article from the middle of the issue: for the newspaper, page 5's lead."""
+    folder = manifest.with_suffix("")
+    chosen = sorted(folder.glob("p05-lead.md")) or sorted(folder.glob("*.md"))
+    return chosen[len(chosen) // 2] if len(chosen) > 1 else chosen[0]
+
+
+def report(rows: list[Row]) -> None:
+    by_name = {r.name: r for r in rows}
+    chromium_of = {r.name.rsplit(" ", 1)[0]: r for r in rows if r.name.endswith(" Chromium")}
+    print()
+    print(f"| {'target':<36} | {'median s':>8} | {'range s':>13} | {'× WeasyPrint':>12} "
+          f"| {'× Chromium':>10} | {'peak MB':>7} | {'pages':>5} | note")
+    print(f"|{'-' * 38}|{'-' * 10}:|{'-' * 14}:|{'-' * 13}:|{'-' * 11}:|{'-' * 8}:|{'-' * 6}:|------")
+    for r in rows:
+        low, high = min(x.seconds for x in r.runs), max(x.seconds for x in r.runs)
+        base = by_name.get(r.against)
+        ratio = f"{r.median / base.median:.2f}" if base else ""
+        issue = r.name.split(" ", 1)[0]
+        chrome = chromium_of.get(issue)
+        versus = f"{r.median / chrome.median:.2f}" if chrome and "CLI" in r.name else ""
+        peak = f"{r.peak:.0f}" if r.peak else ""
+        print(f"| {r.name:<36} | {r.median:>8.2f} | {low:>6.2f}–{high:<6.2f} | {ratio:>12} "
+              f"| {versus:>10} | {peak:>7} | {r.pages or '':>5} | {r.note}")
+    cold = {int(r.name.split()[0][5:]): r for r in rows
+            if r.name.startswith("news-") and r.name.endswith("cold CLI build")}
+    if 16 in cold and 64 in cold:
+        print(f"\n64 pages / 16 pages (cold CLI): {cold[64].median / cold[16].median:.2f}x; "
+              f"peak memory 64 pages: {cold[64].peak:.0f} MB "
+              f"(target {65 + 1.5 * 64:.0f} MB); 16 pages: {cold[16].peak:.0f} MB "
+              f"(target {65 + 1.5 * 16:.0f} MB)")
+    print(f"load after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ from .output import write_atomically
 from .preview import contact_sheet, page_images
 from .publication import find_root, resolve_manifest, root_of_manifest
 from .resources import builtin_dir
+from .send import all_well, deliver, describe_plan, describe_results, plan_send, write_eml
+from .sendsettings import require_password
 from .serve import BuildState
 from .serve import serve as serve_preview
 from .workspace import init_publication, list_issues, new_issue
@@ -160,6 +162,52 @@ def impose_command(
         write_atomically(out, impose(pdf, out, sides))
     say(f"{display_path(out)}: {len(sides) // 2} sheet(s), print on both sides, "
         + ("flip on the short edge, fold and staple" if kind == "booklet" else "then cut in half"))
+
+
+@app.command("send")
+def send_command(
+    issue: Annotated[str, typer.Argument(help="An issue name, or the path to a manifest.")],
+    really: Annotated[bool, typer.Option("--send", help="Really send. Without it, a dry run "
+                                         "shows who would get what and sends nothing.")] = False,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Only this branch (repeat "
+                                                   "for more).")] = None,
+    eml: Annotated[Path | None, typer.Option("--eml", help="Write the messages as .eml files "
+                                             "in this folder instead of sending them.")] = None,
+    target: Annotated[str | None, typer.Option("--target", "-t", help="Which target's PDF to "
+                                               "send (default: email).")] = None,
+    resend: Annotated[list[str] | None, typer.Option("--resend", help="Send to this branch even "
+                                                     "if the log says it has, or may have, this "
+                                                     "issue (repeat; 'all' for every "
+                                                     "branch).")] = None,
+) -> None:
+    """Email the issue's PDF to each branch in branches.yaml, once: a dry run unless --send."""
+    with reported_errors(after="Nothing was sent."), StatusLine() as progress:
+        if really and eml is not None:
+            raise PamphletError([Problem(None, None, "--send and --eml do not go together",
+                                         "--eml writes the messages to files instead of sending")])
+        plan = plan_send(resolve_manifest(issue, Path.cwd()), only=only, target=target,
+                         resend=resend, progress=progress,
+                         warn=lambda warning: typer.echo(f"warning: {warning}", err=True))
+        if eml is not None:
+            for path in write_eml(plan, eml):
+                say(f"{display_path(path)}")
+            return
+        if not really:
+            settings = plan.settings
+            via = settings.server_text if settings.server else "no server set yet"
+            say(f"{plan.issue.name}: {len(plan.messages)} branch(es), from {settings.sender}, "
+                f"via {via}")
+            for line in describe_plan(plan):
+                say(line)
+            say(f"Dry run: nothing was sent. --send sends the {len(plan.due)} message(s) "
+                "marked 'to send'.")
+            return
+        secret = require_password(plan.settings) if plan.due else None
+        results = deliver(plan, secret, progress=progress)
+    for line in describe_results(plan, results):
+        say(line)
+    if not all_well(results):
+        raise typer.Exit(1)
 
 
 PDF_STATES = {"missing": "not built yet", "stale": "PDF older than its sources",
