@@ -1,0 +1,126 @@
+"""Process-wide speed settings, applied once before the first layout: a cache against CPython
+3.11's data-stack chunk thrash, and garbage-collector settings for long documents.
+
+The chunk thrash (python/cpython#142183, fixed upstream only in later releases): the
+interpreter keeps its frames in 16 KiB chunks and frees a chunk as soon as the last frame in
+it returns, so a hot loop whose calls cross a chunk boundary maps and unmaps memory on every
+call. `_stackcache.c` puts a small cache in front of the arena allocator that those chunks come
+from. It is compiled once with the system's C compiler (no Python headers or libc needed) into
+the user's cache folder and installed through ctypes. Without a compiler, on another Python,
+or with PAMPHLET_STACK_CACHE=0, nothing changes: pamphlet is only slower.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+SOURCE = Path(__file__).with_name("_stackcache.c")
+_state: dict[str, object] = {}
+
+
+class _ArenaAllocator(ctypes.Structure):
+    _fields_ = [("ctx", ctypes.c_void_p), ("alloc", ctypes.c_void_p), ("free", ctypes.c_void_p)]
+
+
+def wanted() -> bool:
+    """CPython 3.11 to 3.13 (the versions with chunked frame stacks and no cached chunk), unless
+    PAMPHLET_STACK_CACHE=0 says otherwise."""
+    if os.environ.get("PAMPHLET_STACK_CACHE", "1").strip() in ("0", "no", "off", "false"):
+        return False
+    return sys.implementation.name == "cpython" and (3, 11) <= sys.version_info[:2] <= (3, 13)
+
+
+def install_stack_cache() -> bool:
+    """Install the chunk cache in this process (once; children forked later inherit it).
+    True if it is installed, False if it could not be (and nothing was changed)."""
+    if "library" in _state:
+        return _state["library"] is not None
+    _state["library"] = None
+    if not wanted():
+        return False
+    try:
+        path = _compiled()
+        library = ctypes.CDLL(str(path))
+        if path.parent != _cache_folder():
+            shutil.rmtree(path.parent, ignore_errors=True)  # loaded: the file is not needed
+        current, replacement = _ArenaAllocator(), _ArenaAllocator()
+        ctypes.pythonapi.PyObject_GetArenaAllocator(ctypes.byref(current))
+        if library.pamphlet_wrap(ctypes.byref(current), ctypes.byref(replacement)) == 0:
+            ctypes.pythonapi.PyObject_SetArenaAllocator(ctypes.byref(replacement))
+    except (OSError, AttributeError, subprocess.SubprocessError):
+        return False
+    library.pamphlet_hits.restype = ctypes.c_ulonglong
+    library.pamphlet_misses.restype = ctypes.c_ulonglong
+    _state["library"] = library
+    return True
+
+
+def stack_cache_counts() -> tuple[int, int] | None:
+    """(hits, misses) of the chunk cache so far; None when it is not installed."""
+    library = _state.get("library")
+    if library is None:
+        return None
+    assert isinstance(library, ctypes.CDLL)
+    return library.pamphlet_hits(), library.pamphlet_misses()
+
+
+def _compiled() -> Path:
+    """The shared library for this source and machine, compiled on first use."""
+    source = SOURCE.read_bytes()
+    tag = hashlib.sha256(source + platform.machine().encode()).hexdigest()[:16]
+    name = f"stackcache-{tag}.so"
+    folder = _cache_folder()
+    if folder is not None and (folder / name).is_file():
+        return folder / name
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        raise OSError("no C compiler")
+    work = Path(tempfile.mkdtemp(prefix="pamphlet-"))
+    target = work / name
+    subprocess.run([compiler, "-O2", "-shared", "-fPIC", "-nostdlib", "-o", str(target),
+                    str(SOURCE)], check=True, capture_output=True, timeout=60)
+    if folder is None:
+        return target  # a private folder: loaded from there this time, compiled again next time
+    os.replace(target, folder / name)
+    work.rmdir()
+    return folder / name
+
+
+def _cache_folder() -> Path | None:
+    """~/.cache/pamphlet (or $XDG_CACHE_HOME/pamphlet), if it is ours and private."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = Path(base) / "pamphlet"
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        info = folder.stat()
+    except OSError:
+        return None
+    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+        return None  # someone else could put a library there
+    return folder
+
+
+def tune_gc() -> None:
+    """Move everything imported so far out of the collector's way (`gc.freeze`) and collect
+    the youngest generation less often: a layout makes millions of short-lived objects and
+    few cycles."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
+def setup() -> None:
+    """Everything above, once per process."""
+    if "setup" in _state:
+        return
+    _state["setup"] = True
+    install_stack_cache()
+    tune_gc()

@@ -1,0 +1,87 @@
+"""The process-wide speed settings: the stack-chunk cache (CPython 3.11's gh-142183) installs,
+is used, keeps programs correct, and steps aside cleanly when it cannot be built."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pamphlet import speed
+
+PROGRAM = r"""
+import sys, threading
+from pamphlet import speed
+
+def deep(n):
+    return 0 if n == 0 else 1 + deep(n - 1)
+
+def frames(n):          # a generator that keeps its frame (and chunk) alive while suspended
+    if n:
+        yield from frames(n - 1)
+    else:
+        yield "bottom"
+
+early = frames(400)     # chunks allocated before the cache is installed...
+assert next(early) == "bottom"
+installed = speed.install_stack_cache()
+assert speed.install_stack_cache() == installed   # a second call changes nothing
+assert list(early) == []                          # ...are freed through it
+results = [deep(600) for _ in range(3000)]
+assert results == [600] * 3000
+errors = []
+def work():
+    try:
+        assert all(deep(500) == 500 for _ in range(300))
+    except BaseException as error:
+        errors.append(error)
+threads = [threading.Thread(target=work) for _ in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+assert not errors, errors
+print(installed, speed.stack_cache_counts())
+"""
+
+
+def run(tmp_path: Path, **env: str) -> str:
+    environment = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), **env}
+    done = subprocess.run([sys.executable, "-c", PROGRAM], capture_output=True, text=True,
+                          env=environment, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.mark.skipif(not speed.wanted(), reason="only CPython 3.11 to 3.13 needs the cache")
+def test_the_chunk_cache_is_built_installed_and_used(tmp_path: Path):
+    if not any(Path(d, "cc").exists() or Path(d, "gcc").exists()
+               for d in os.environ.get("PATH", "").split(os.pathsep)):
+        pytest.skip("no C compiler")
+    output = run(tmp_path)
+    installed, counts = output.split(" ", 1)
+    assert installed == "True"
+    hits, misses = ast.literal_eval(counts)
+    assert hits > 3000 > misses, "calls that cross a chunk boundary reuse a cached chunk"
+    assert len(list((tmp_path / "cache" / "pamphlet").glob("stackcache-*.so"))) == 1
+    assert run(tmp_path).startswith("True"), "the second process loads the compiled library"
+
+
+def test_without_a_compiler_nothing_changes(tmp_path: Path):
+    assert run(tmp_path, CC=str(tmp_path / "no-such-compiler")) == "False None"
+
+
+def test_it_can_be_switched_off(tmp_path: Path):
+    assert run(tmp_path, PAMPHLET_STACK_CACHE="0") == "False None"
+
+
+def test_a_cache_folder_others_can_write_to_is_not_used(tmp_path: Path):
+    folder = tmp_path / "cache" / "pamphlet"
+    folder.mkdir(parents=True)
+    folder.chmod(0o777)
+    (folder / "planted.so").write_bytes(b"not a library")
+    output = run(tmp_path)
+    assert output.split()[0] in ("True", "False")  # compiled privately, or not at all
+    assert not list(folder.glob("stackcache-*.so")), "nothing is written to a shared folder"
