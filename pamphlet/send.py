@@ -27,7 +27,7 @@ import pypdf
 from . import build as build_module
 from .branches import Branch, load_branches, parse_address
 from .build import load
-from .errors import PamphletError, Problem, Problems
+from .errors import PamphletError, Problem, Problems, display_path
 from .mailing import (
     Attachment,
     compose_message,
@@ -310,7 +310,7 @@ def describe_results(plan: Plan, results: list[Result]) -> list[str]:
     order = (DELIVERED, REFUSED, FAILED, UNKNOWN, NOT_SENT, ALREADY, EARLIER, HELD)
     names = {ALREADY: "already delivered", EARLIER: "had an earlier version", HELD: "held"}
     summary = ", ".join(f"{counts[s]} {names.get(s, s)}" for s in order if s in counts)
-    lines.append(f"{len(results)} branch(es): {summary}. Log: {plan.log.path}")
+    lines.append(f"{len(results)} branch(es): {summary}. Log: {display_path(plan.log.path)}")
     return lines
 
 
