@@ -104,17 +104,18 @@ def free_port() -> int:
 @contextmanager
 def smtp_server(mailbox: Mailbox, authority: Authority, security: str = "ssl",
                 login: bool = True) -> Iterator[int]:
-    """Serve on 127.0.0.1 with implicit TLS ('ssl') or STARTTLS; yield the port."""
+    """Serve on 127.0.0.1 with implicit TLS ('ssl'), STARTTLS, or none ('plain', which offers
+    neither TLS nor login); yield the port."""
     port = free_port()
     options: dict = {"server_hostname": "localhost"}
-    if login:
+    if login and security != "plain":
         options.update(authenticator=mailbox.authenticate, auth_required=True,
                        auth_require_tls=True)
     if security == "ssl":
         options["ssl_context"] = authority.server_context()
-    else:
+    elif security == "starttls":
         options.update(tls_context=authority.server_context(), require_starttls=True)
-    controller = (Controller if security == "starttls" else ImplicitTLSController)(
+    controller = (ImplicitTLSController if security == "ssl" else Controller)(
         mailbox, hostname="127.0.0.1", port=port, **options)
     controller.start()
     try:

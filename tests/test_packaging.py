@@ -25,6 +25,7 @@ def test_wheel_carries_layouts_and_fonts(wheel):
     for layout in ("newspaper", "bulletin", "pamphlet"):
         assert f"pamphlet/_data/layouts/{layout}/layout.yaml" in names
     assert "pamphlet/_data/layouts/base.css" in names
+    assert "pamphlet/mail/email.txt" in names  # pamphlet send's default message
     fonts = {n for n in names if n.startswith("pamphlet/_data/fonts/")}
     assert sum(n.endswith(".ttf") for n in fonts) >= 20
     assert sum(n.endswith("OFL.txt") for n in fonts) == 5

@@ -294,6 +294,19 @@ def test_an_untrusted_certificate_is_a_clear_error_and_nothing_is_sent(paper, au
     assert paper.log.entries() == []
 
 
+def test_a_server_without_starttls_or_tls_gets_nothing(paper, authority):
+    mailbox = Mailbox()
+    with smtp_server(mailbox, authority, "plain") as port:
+        paper.settings(port, "starttls")
+        with pytest.raises(PamphletError, match="does not offer STARTTLS, so the connection "
+                           "could not be encrypted; nothing was sent"):
+            paper.send()
+        paper.settings(port, "ssl")
+        with pytest.raises(PamphletError, match="could not start an encrypted connection"):
+            paper.send()
+    assert mailbox.received == [] and paper.log.entries() == []
+
+
 def test_a_wrong_password_is_refused_and_never_printed(paper, authority):
     secret = "hunter2-not-the-password"
     mailbox = Mailbox()
