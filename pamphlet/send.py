@@ -527,6 +527,13 @@ def connect(settings: Settings, secret: Secret | None, timeout: float = TIMEOUT)
             None, None, f"{settings.server} did not accept the user name or password for "
             f"{settings.user} ({error.smtp_code} {' '.join(said.split())}); nothing was sent",
             "check 'user:' and the password in PAMPHLET_SMTP_PASSWORD or the keyring")]) from None
+    except UnicodeEncodeError:
+        # smtplib sends the user name and password as ASCII; the error must not carry them.
+        _close_quietly(smtp)
+        raise PamphletError([Problem(
+            None, None, f"the user name or password has a character that cannot be sent to "
+            f"{settings.server} (only plain ASCII can be); nothing was sent",
+            "change the password to one of plain letters, digits and signs")]) from None
     except smtplib.SMTPNotSupportedError:
         _close_quietly(smtp)
         raise PamphletError([Problem(

@@ -323,6 +323,17 @@ def test_a_wrong_password_is_refused_and_never_printed(paper, authority):
     assert mailbox.received == []
 
 
+def test_a_password_smtplib_cannot_send_is_a_clear_error(paper, authority):
+    mailbox = Mailbox()
+    with smtp_server(mailbox, authority) as port:
+        paper.settings(port)
+        plan = paper.plan()
+        with pytest.raises(PamphletError) as caught:
+            deliver(plan, Secret("pässwörd-secret"), timeout=10)
+    assert "cannot be sent to 127.0.0.1 (only plain ASCII can be)" in str(caught.value)
+    assert caught.value.__cause__ is None and "secret" not in str(caught.value)
+
+
 def test_the_command_sends_with_the_password_from_the_environment(paper, authority):
     mailbox = Mailbox(refuse={"sec@eastgate.example.org"})
     with smtp_server(mailbox, authority, "starttls") as port:
