@@ -7,13 +7,13 @@ import io
 import re
 import unicodedata
 from dataclasses import dataclass
-
-import pypdf
-import pypdfium2 as pdfium
-from fontTools.ttLib import TTFont
+from typing import TYPE_CHECKING
 
 from .fonts import FontFace
 from .model import Article
+
+if TYPE_CHECKING:
+    import pypdf
 
 MAX_GAP = 60
 """Words of other text (folios, captions, pull quotes) allowed between two words of a paragraph."""
@@ -25,6 +25,8 @@ SOFT_BREAK = "\x02"
 
 def pdf_text(pdf: bytes) -> str:
     """The PDF's text in drawing order, line by line (PDFium keeps block boundaries apart)."""
+    import pypdfium2 as pdfium  # here, not at the top: small commands need no PDF libraries
+
     document = pdfium.PdfDocument(pdf)
     try:
         return "\n".join(page.get_textpage().get_text_bounded() for page in document)
@@ -150,6 +152,8 @@ def pdf_fonts(pdf: bytes) -> dict[str, bool]:
     """Every font the PDF uses and whether it is embedded. An embedded font is named by the
     PostScript name inside the embedded program itself, so it can be matched with the bundled
     files exactly; one that is not embedded, by the name the PDF gives it."""
+    import pypdf
+
     reader = pypdf.PdfReader(io.BytesIO(pdf))
     fonts: dict[str, bool] = {}
     for page in reader.pages:
@@ -174,6 +178,8 @@ def _font_identity(font: pypdf.generic.DictionaryObject) -> tuple[str, bool]:
     if program is None:
         return base, False
     try:
+        from fontTools.ttLib import TTFont
+
         with TTFont(io.BytesIO(program.get_object().get_data()), lazy=True) as embedded:
             return embedded["name"].getDebugName(6) or base, True
     except Exception:  # a CFF or Type 1 program fontTools cannot open as a font file
