@@ -156,11 +156,19 @@ def pdf_fonts(pdf: bytes) -> dict[str, bool]:
 
     reader = pypdf.PdfReader(io.BytesIO(pdf))
     fonts: dict[str, bool] = {}
+    seen: set[object] = set()
     for page in reader.pages:
         resources = page.get("/Resources")
         font_dict = resources.get_object().get("/Font") if resources else None
         for ref in (font_dict.get_object().values() if font_dict else []):
-            name, embedded = _font_identity(ref.get_object())
+            font = ref.get_object()
+            # Each font once, by its name without the subset tag: pages share their fonts, and
+            # an issue laid out in sections (sections.py) has a subset of each per section.
+            key = re.sub(r"^[A-Z]{6}\+", "", str(font.get("/BaseFont", "")).lstrip("/")) or id(font)
+            if key in seen:
+                continue
+            seen.add(key)
+            name, embedded = _font_identity(font)
             fonts[name] = fonts.get(name, False) or embedded
     return fonts
 
