@@ -227,7 +227,9 @@ def password(settings: Settings, environ: MappingABC[str, str] | None = None) ->
 
 
 def require_password(settings: Settings, environ: MappingABC[str, str] | None = None) -> Secret | None:
-    """The password when the settings name a user (raise if there is none), else None."""
+    """The password when the settings name a user (raise if there is none), else None.
+    Raises first if there is no server to send to."""
+    settings.require_server()
     if not settings.user:
         return None
     secret = password(settings, environ)
