@@ -53,6 +53,8 @@ class Run:
     seconds: float
     cpu: float = 0.0
     peak_mb: float = 0.0
+    system: float = 0.0
+    """Kernel time (where CPython 3.11's stack-chunk thrash shows)."""
 
 
 @dataclass
@@ -67,6 +69,10 @@ class Row:
     @property
     def median(self) -> float:
         return statistics.median(r.seconds for r in self.runs)
+
+    @property
+    def system(self) -> float:
+        return statistics.median(r.system for r in self.runs)
 
     @property
     def peak(self) -> float:
@@ -86,7 +92,7 @@ def process(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> Ru
         raise SystemExit(f"failed ({child.returncode}): {' '.join(args)}\n{stderr}")
     if child.stderr:
         child.stderr.close()
-    return Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+    return Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, usage.ru_stime)
 
 
 def timed(action: Callable[[], object]) -> Run:
@@ -103,9 +109,11 @@ def clear_cache(root: Path) -> None:
     shutil.rmtree(root / "build" / ".cache", ignore_errors=True)
 
 
-def plain_weasyprint(html: Path, out: Path) -> list[str]:
+def plain_weasyprint(html: Path, out: Path, stack_cache: bool = False) -> list[str]:
     code = ("import sys, weasyprint; "
             "weasyprint.HTML(filename=sys.argv[1]).write_pdf(sys.argv[2])")
+    if stack_cache:
+        code = "from pamphlet import speed; speed.install_stack_cache(); " + code
     return [sys.executable, "-c", code, str(html), str(out)]
 
 
@@ -185,6 +193,9 @@ def measure(root: Path, sizes: list[int], runs: int, only: str, scratch: Path) -
             plain_weasyprint(h, scratch / "plain.pdf"), root))
         if plain:
             plain.pages = pdf_pages(scratch / "plain.pdf")
+        row(f"{name} plain WeasyPrint, stack cache", lambda h=html: process(
+            plain_weasyprint(h, scratch / "plain.pdf", stack_cache=True), root),
+            against=f"{name} plain WeasyPrint", note="pamphlet.speed's chunk cache installed")
         if CHROMIUM.exists():
             profile = scratch / "chromium-profile"
 
@@ -202,6 +213,13 @@ def measure(root: Path, sizes: list[int], runs: int, only: str, scratch: Path) -
         if cold:
             cold.pages = result.pages
             cold.note = f"{len(result.warnings)} warning(s)" if result.warnings else ""
+        if name == "news-16":  # each change switched off in turn, for before/after figures
+            for variable, what in (("PAMPHLET_SECTIONS", "one pass"),
+                                   ("PAMPHLET_STACK_CACHE", "no stack cache")):
+                environment = {**os.environ, variable: "0"}
+                row(f"{name} cold CLI, {what}", lambda n=name, e=environment: process(
+                    pamphlet("build", n, "-q"), root, e), before=lambda: clear_cache(root),
+                    against=f"{name} plain WeasyPrint", note=f"{variable}=0")
         if not name.startswith("news-16") and "busworker" not in name:
             continue
         article = Article(_edited_article(manifest))
@@ -254,8 +272,9 @@ def report(rows: list[Row]) -> None:
     chromium_of = {r.name.rsplit(" ", 1)[0]: r for r in rows if r.name.endswith(" Chromium")}
     print()
     print(f"| {'target':<36} | {'median s':>8} | {'range s':>13} | {'× WeasyPrint':>12} "
-          f"| {'× Chromium':>10} | {'peak MB':>7} | {'pages':>5} | note")
-    print(f"|{'-' * 38}|{'-' * 10}:|{'-' * 14}:|{'-' * 13}:|{'-' * 11}:|{'-' * 8}:|{'-' * 6}:|------")
+          f"| {'× Chromium':>10} | {'peak MB':>7} | {'sys s':>5} | {'pages':>5} | note")
+    print(f"|{'-' * 38}|{'-' * 10}:|{'-' * 14}:|{'-' * 13}:|{'-' * 11}:|{'-' * 8}:|{'-' * 6}:"
+          f"|{'-' * 6}:|------")
     for r in rows:
         low, high = min(x.seconds for x in r.runs), max(x.seconds for x in r.runs)
         base = by_name.get(r.against)
@@ -264,8 +283,9 @@ def report(rows: list[Row]) -> None:
         chrome = chromium_of.get(issue)
         versus = f"{r.median / chrome.median:.2f}" if chrome and "CLI" in r.name else ""
         peak = f"{r.peak:.0f}" if r.peak else ""
+        system = f"{r.system:.2f}" if r.peak else ""
         print(f"| {r.name:<36} | {r.median:>8.2f} | {low:>6.2f}–{high:<6.2f} | {ratio:>12} "
-              f"| {versus:>10} | {peak:>7} | {r.pages or '':>5} | {r.note}")
+              f"| {versus:>10} | {peak:>7} | {system:>5} | {r.pages or '':>5} | {r.note}")
     cold = {int(r.name.split()[0][5:]): r for r in rows
             if r.name.startswith("news-") and r.name.endswith("cold CLI build")}
     if 16 in cold and 64 in cold:
