@@ -9,17 +9,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .articles import load_articles
-from .checks import foreign_fonts, marked_words, misplaced, missing_text, pdf_fonts, pdf_text
 from .compose import compose
 from .errors import PamphletError, Problem, Problems
-from .fonts import find_fonts, font_dirs
+from .fonts import font_dirs
 from .isolation import LimitExceeded, Limits, run_limited
 from .layouts import Layout, find_layout, layout_dirs
 from .manifest import load_issue
 from .model import Article, Issue
 from .output import exclusive, write_atomically
+from .preflight import Finding, preflight
 from .publication import root_of_manifest
-from .render import Rendered, render
+from .render import Rendered, RenderOptions, render
+from .targets import (
+    DEFAULT_PROFILE,
+    PROFILE_CONDITION,
+    PROFILES,
+    TARGETS,
+    Target,
+    default_target,
+    profile_path,
+)
 
 Progress = Callable[[str], None]
 DEFAULT_LIMITS = Limits()
@@ -28,13 +37,18 @@ DEFAULT_LIMITS = Limits()
 @dataclass
 class BuildResult:
     issue: Issue
+    target: str
     pdf: Path
     html: Path
     pages: int
     size: int
     seconds: float
     padding: int = 0
-    warnings: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        return [str(f) for f in self.findings]
 
 
 def load(manifest: Path) -> tuple[Issue, list[Article], Layout]:
@@ -60,9 +74,18 @@ def load(manifest: Path) -> tuple[Issue, list[Article], Layout]:
 
 def build(manifest: Path, out: Path | None = None, strict: bool = False,
           progress: Progress = lambda message: None, limits: Limits = DEFAULT_LIMITS,
-          contact: str | None = None) -> BuildResult:
-    """Build the issue to `out` (default build/NAME.pdf). `contact` (Markdown) adds a branch's
-    own contact block to the back page, for that branch's edition."""
+          contact: str | None = None, target: str | None = None) -> BuildResult:
+    """Build one target of the issue (default: the first the manifest or layout names) to
+    `out` (default build/NAME.TARGET.pdf). `contact` (Markdown) adds a branch's own contact
+    block to the back page, for that branch's edition."""
+    return build_targets(manifest, [target] if target else None, out, strict, progress, limits,
+                         contact)[0]
+
+
+def build_targets(manifest: Path, targets: list[str] | None = None, out: Path | None = None,
+                  strict: bool = False, progress: Progress = lambda message: None,
+                  limits: Limits = DEFAULT_LIMITS, contact: str | None = None) -> list[BuildResult]:
+    """Build each target (default: the manifest's `targets`, else the layout's) in turn."""
     started = time.perf_counter()
     progress("reading the manifest and articles")
     try:
@@ -72,19 +95,49 @@ def build(manifest: Path, out: Path | None = None, strict: bool = False,
                                      "look for a huge or strange article")]) from stop
     if contact:
         issue.branch_contact = contact
-    pdf_path = out or issue.root / "build" / f"{issue.name}.pdf"
-    with exclusive(pdf_path, lambda: progress(f"waiting for another build of {pdf_path.name}")):
-        return _build(issue, articles, layout, pdf_path, strict, progress, limits, started)
+    names = chosen_targets(issue, layout, targets)
+    if out is not None and len(names) > 1:
+        raise PamphletError([Problem(None, None, "--out names one file, but this builds "
+                                     f"{len(names)} targets", "add --target NAME")])
+    results = []
+    for name in names:
+        pdf_path = out or output_path(issue.root, issue.name, name)
+        waiting = f"waiting for another build of {pdf_path.name}"
+        with exclusive(pdf_path, lambda message=waiting: progress(message)):
+            results.append(_build(issue, articles, layout, TARGETS[name], pdf_path, strict,
+                                  progress, limits, started))
+        started = time.perf_counter()
+    return results
 
 
-def _build(issue: Issue, articles: list[Article], layout: Layout, pdf_path: Path, strict: bool,
-           progress: Progress, limits: Limits, started: float) -> BuildResult:
-    html, rendered, padding = lay_out(issue, articles, layout, progress, limits)
+def chosen_targets(issue: Issue, layout: Layout, asked: list[str] | None) -> list[str]:
+    names = asked or issue.targets or [default_target(layout)]
+    unknown = [n for n in names if n not in TARGETS]
+    if unknown:
+        raise PamphletError([Problem(None, None, f"there is no target called '{unknown[0]}'",
+                                     f"use one of {', '.join(TARGETS)}")])
+    return list(dict.fromkeys(names))
+
+
+def output_path(root: Path, name: str, target: str) -> Path:
+    """Each target's PDF has its own name, so no build overwrites another's."""
+    return root / "build" / f"{name}.{target}.pdf"
+
+
+def _build(issue: Issue, articles: list[Article], layout: Layout, target: Target,
+           pdf_path: Path, strict: bool, progress: Progress, limits: Limits,
+           started: float) -> BuildResult:
+    html, rendered, padding = lay_out(issue, articles, layout, progress, limits, target)
     pdf = rendered.pdf
-    warnings = check(issue, articles, layout, rendered, pdf, padding)
-    if strict and warnings:
-        raise PamphletError([Problem(issue.manifest, None, w) for w in warnings]
-                            + [Problem(None, None, "--strict: warnings count as errors")])
+    progress(f"checking the {target.name} PDF")
+    findings = preflight(issue, articles, layout, target, rendered, padding)
+    refused = [f for f in findings if f.fatal or strict]
+    if refused:
+        raise PamphletError([Problem(issue.manifest, None, str(f)) for f in refused]
+                            + [Problem(None, None, "--strict: warnings count as errors")
+                               if strict and not any(f.fatal for f in refused) else
+                               Problem(None, None, f"the {target.name} PDF would not print "
+                                       "right, so it was not written")])
     html_path = pdf_path.with_suffix(".html")
     for path, data in ((pdf_path, pdf), (html_path, html.encode("utf-8"))):
         try:
@@ -94,24 +147,26 @@ def _build(issue: Issue, articles: list[Article], layout: Layout, pdf_path: Path
                                          f"{error.strerror or error}",
                                          "check that you may write to the folder and that the disk "
                                          "is not full")]) from error
-    return BuildResult(issue, pdf_path, html_path, rendered.page_count, len(pdf),
-                       time.perf_counter() - started, padding, warnings)
+    return BuildResult(issue, target.name, pdf_path, html_path, rendered.page_count, len(pdf),
+                       time.perf_counter() - started, padding, findings)
 
 
 def lay_out(issue: Issue, articles: list[Article], layout: Layout,
             progress: Progress = lambda message: None,
-            limits: Limits = DEFAULT_LIMITS) -> tuple[str, Rendered, int]:
+            limits: Limits = DEFAULT_LIMITS,
+            target: Target = TARGETS["office"]) -> tuple[str, Rendered, int]:
     """Compose and render; when the layout wants a multiple of N pages, add blank pages
     before the back page and render again."""
-    roots = readable_roots(issue, layout)
+    roots = [*readable_roots(issue, layout), PROFILES]
+    options = render_options(issue, articles, layout, target)
     progress("laying out the pages")
-    html = compose(issue, articles, layout)
-    rendered = _render(html, issue, layout, roots, limits, progress)
+    html = compose(issue, articles, layout, target=target)
+    rendered = _render(html, issue, layout, roots, limits, progress, options)
     short = -rendered.page_count % layout.pad_to
     if short:
         progress(f"adding {short} blank page(s) to make a multiple of {layout.pad_to}")
-        html = compose(issue, articles, layout, padding=short)
-        rendered = _render(html, issue, layout, roots, limits, progress)
+        html = compose(issue, articles, layout, padding=short, target=target)
+        rendered = _render(html, issue, layout, roots, limits, progress, options)
     return html, rendered, short
 
 
@@ -120,15 +175,31 @@ def readable_roots(issue: Issue, layout: Layout) -> list[Path]:
     return [issue.root, *layout_dirs(issue.root), *font_dirs(issue.root), *layout.chain]
 
 
+def render_options(issue: Issue, articles: list[Article], layout: Layout,
+                   target: Target) -> RenderOptions:
+    """What the target asks of the renderer; a black-only layout hands pictures over in
+    greys whatever the target."""
+    attachments: tuple[tuple[Path, str], ...] = ()
+    if target.attach_sources:
+        attachments = ((issue.manifest, "the issue manifest"),
+                       *((a.source, f"article source: {a.title}") for a in articles))
+    return RenderOptions(
+        colour="grey" if layout.settings.get("mono") else target.colour, profile=profile_path(layout),
+        pdf_variant=target.pdf_variant, max_ppi=target.max_ppi,
+        jpeg_quality=target.jpeg_quality, crop_marks=target.crop_marks,
+        output_condition=PROFILE_CONDITION if target.colour == "cmyk"
+        and profile_path(layout).name == DEFAULT_PROFILE else None,
+        attachments=attachments)
+
+
 def _render(html: str, issue: Issue, layout: Layout, roots: list[Path],
-            limits: Limits, progress: Progress) -> Rendered:
+            limits: Limits, progress: Progress, options: RenderOptions) -> Rendered:
     def step(message: str) -> None:
         if plain := plain_progress(message):
             progress(plain)
 
     try:
-        return run_limited(render, (html, issue.root, roots, bool(layout.settings.get("mono"))),
-                           limits, step)
+        return run_limited(render, (html, issue.root, roots, options), limits, step)
     except LimitExceeded as stop:
         raise PamphletError([Problem(issue.manifest, None,
                                      _limit_message(issue.name, "laying out", stop),
@@ -161,24 +232,3 @@ def _limit_message(name: str, doing: str, stop: LimitExceeded) -> str:
                 "so it was stopped (--memory sets the limit)")
     return (f"{doing} {name} stopped without a word: most likely it ran out of memory "
             f"(limit {stop.limits.memory_mb} MB; --memory sets it)")
-
-
-def check(issue: Issue, articles: list[Article], layout: Layout, rendered: Rendered,
-          pdf: bytes, padding: int) -> list[str]:
-    warnings = [w for article in articles for w in article.warnings]
-    warnings += [f"WeasyPrint: {message}" for message in rendered.messages]
-    pages = rendered.page_count
-    if issue.pages and pages != issue.pages:
-        warnings.append(f"the issue fills {pages} pages but the manifest plans {issue.pages}")
-    max_pages = layout.settings.get("max_pages")
-    if max_pages and pages > max_pages:
-        warnings.append(f"the {layout.name} layout takes at most {max_pages} pages, "
-                        f"this issue needs {pages}: shorten or drop an article")
-    if padding:
-        warnings.append(f"{padding} blank page(s) added to make the page count a multiple "
-                        f"of {layout.pad_to}")
-    warnings.extend(misplaced(articles, rendered.start_pages, pages))
-    for missing in missing_text(articles, marked_words(pdf_text(pdf))):
-        warnings.append(str(missing))
-    warnings.extend(foreign_fonts(pdf_fonts(pdf), find_fonts(issue.root)))
-    return warnings

@@ -14,6 +14,7 @@ import pypdf
 import typer
 
 from . import __version__
+from .build import BuildResult, build_targets
 from .build import build as build_issue
 from .errors import PamphletError, Problem, display_path
 from .impose import booklet_order, impose, two_up_order
@@ -27,7 +28,7 @@ from .send import all_well, deliver, describe_plan, describe_results, plan_send,
 from .sendsettings import require_password
 from .serve import BuildState
 from .serve import serve as serve_preview
-from .workspace import init_publication, list_issues, new_issue
+from .workspace import built_pdf, init_publication, list_issues, new_issue, pdf_state
 
 app = typer.Typer(help="Turn an issue manifest and Markdown articles into print-ready PDFs.",
                   no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False)
@@ -65,8 +66,12 @@ def main(
 def build(
     issue: Annotated[str, typer.Argument(help="An issue name such as issue-42 (found in "
                                          "issues/), or the path to a manifest .yaml file.")],
+    target: Annotated[list[str] | None, typer.Option("--target", "-t", help="What the PDF is "
+                                                     "for: office, printshop, email or archive; "
+                                                     "repeat for several (default: the manifest's "
+                                                     "'targets', else the layout's).")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Where to write the PDF "
-                                             "(default: build/NAME.pdf).")] = None,
+                                             "(default: build/NAME.TARGET.pdf).")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors: "
                                          "write nothing if any.")] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=1, help="Stop a layout that takes "
@@ -76,18 +81,25 @@ def build(
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
-    """Build an issue: the PDF and the composed HTML page go to build/."""
+    """Build an issue: one PDF per target (and its composed HTML page) in build/, each
+    checked before it is written."""
     state["quiet"] = state["quiet"] or quiet
     state["verbose"] = state["verbose"] or verbose
 
     with reported_errors(), StatusLine() as progress:
-        result = build_issue(resolve_manifest(issue, Path.cwd()), out=out, strict=strict,
-                             progress=progress, limits=Limits(timeout, memory))
+        results = build_targets(resolve_manifest(issue, Path.cwd()), target or None, out=out,
+                                strict=strict, progress=progress, limits=Limits(timeout, memory))
+    for result in results:
+        report_build(result)
+
+
+def report_build(result: BuildResult) -> None:
+    """One line per PDF written, its warnings before it."""
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
     say(f"{display_path(result.pdf)}: {result.pages} pages, {result.size / 1024:.0f} KB, "
         f"{result.seconds:.1f} s" + (f", {len(result.warnings)} warning(s)" if result.warnings
-                                     else ""))
+                                     else ", checked: no problems"))
 
 
 def publication_root() -> Path:
@@ -126,17 +138,18 @@ def new(
         say(f"  {display_path(path)}")
 
 
-def up_to_date_pdf(issue: str, progress: StatusLine) -> tuple[Path, Path, Path]:
-    """(manifest, publication folder, PDF) of an issue, built first if its PDF is missing or
-    older than its sources."""
+def up_to_date_pdf(issue: str, progress: StatusLine, target: str | None = None) -> tuple[Path, Path, Path]:
+    """(manifest, publication folder, PDF) of an issue for `target` (default: its newest
+    PDF, or the main target), built first if missing or older than its sources."""
     manifest = resolve_manifest(issue, Path.cwd())
     root = root_of_manifest(manifest)
-    summary = next((s for s in list_issues(root) if s.name == manifest.stem), None)
-    if summary is None or summary.pdf_state != "current":
-        result = build_issue(manifest, progress=progress)
+    pdf = built_pdf(root, manifest.stem, target)
+    if pdf is None or pdf_state(manifest, root, target) != "current":
+        result = build_issue(manifest, progress=progress, target=target)
         for warning in result.warnings:
             typer.echo(f"warning: {warning}", err=True)
-    return manifest, root, root / "build" / f"{manifest.stem}.pdf"
+        pdf = result.pdf
+    return manifest, root, pdf
 
 
 @app.command("impose")
@@ -152,7 +165,7 @@ def impose_command(
         if kind not in ("booklet", "2up"):
             raise PamphletError([Problem(None, None, f"'--as {kind}' is not a way pamphlet "
                                          "imposes", "use --as booklet or --as 2up")])
-        _, _, pdf = up_to_date_pdf(issue, progress)
+        _, _, pdf = up_to_date_pdf(issue, progress, target="office")
         pages = len(pypdf.PdfReader(pdf).pages)
         try:
             sides = booklet_order(pages, signature) if kind == "booklet" else two_up_order(pages)

@@ -14,6 +14,7 @@ from .fonts import find_fonts, font_face_css
 from .layouts import Layout, template_environment
 from .markup import render_inline, render_markdown
 from .model import Article, Issue
+from .targets import Target, colour_profile_css, target_stylesheets
 
 POSITIONED = ("front", "page", "centre", "back")
 
@@ -52,8 +53,10 @@ def front_articles(articles: list[Article]) -> list[Article]:
     return front or articles[:1]
 
 
-def compose(issue: Issue, articles: list[Article], layout: Layout, padding: int = 0) -> str:
-    """Render the layout's main template; `padding` blank pages go before the back page."""
+def compose(issue: Issue, articles: list[Article], layout: Layout, padding: int = 0,
+            target: Target | None = None) -> str:
+    """Render the layout's main template; `padding` blank pages go before the back page;
+    the target's stylesheets come after the layout's."""
     env = template_environment(layout, issue.root)
     env.filters["markdown"] = lambda text: Markup(render_markdown(text or "").html)
     env.filters["inline"] = lambda text: Markup(render_inline(text or ""))
@@ -68,8 +71,11 @@ def compose(issue: Issue, articles: list[Article], layout: Layout, padding: int 
         "settings": layout.settings,
         "padding": padding,
         "branch_contact": issue.branch_contact,
-        "fonts_css": Markup(font_face_css(find_fonts(issue.root))),
-        "stylesheets": [p.as_uri() for p in layout.stylesheets()],
+        "fonts_css": Markup(font_face_css(find_fonts(issue.root))
+                            + (colour_profile_css(target, layout) if target else "")),
+        "stylesheets": [p.as_uri() for p in layout.stylesheets()
+                        + (target_stylesheets(target, layout) if target else [])],
+        "target": target.name if target else "",
         "generator": f"pamphlet {__version__}",
     }
     try:

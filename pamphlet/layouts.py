@@ -27,6 +27,10 @@ SETTINGS_KEYS = {
     "pages": Field("int", help="the usual page count"),
     "max_pages": Field("int", help="more pages than this is an error"),
     "mono": Field("bool", help="black only"),
+    "target": Field("text", help="what 'pamphlet build' makes by default: office, printshop, ..."),
+    "press_ppi": Field("int", help="the picture resolution the print shop needs (default 300)"),
+    "email_budget_kb": Field("int", help="the largest email PDF for the usual page count"),
+    "icc_profile": Field("text", help="the print shop's output profile (.icc) in this folder"),
 }
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from .errors import Problems
 from .model import ArticleRef, Issue, Placement, parse_place
 from .schema import Field, check_mapping
+from .targets import TARGETS
 from .yamlfile import Mapping, parse_yaml, read_text
 
 MANIFEST_KEYS = {
@@ -33,6 +34,7 @@ MANIFEST_KEYS = {
     "raw_html": Field("bool", help="let articles use simple HTML (it is sanitised)"),
     "remote_images": Field("list", help="web hosts pictures may be fetched from"),
     "hyphenation": Field("text", help="whose hyphenation rules to use, e.g. en-US"),
+    "targets": Field("list", help="what to build: office, printshop, email, archive"),
 }
 
 ENTRY_KEYS = {
@@ -63,10 +65,21 @@ def load_issue(manifest: Path, root: Path, problems: Problems) -> Issue:
                      "'remote_images' should list host names such as images.example.org",
                      "one name per line, without https:// or a path")
         fields["remote_images"] = []
+    fields["targets"] = _targets(fields.get("targets", []), manifest, line_of.get("targets"),
+                                 problems)
     fields.setdefault("title", "")
     fields.setdefault("layout", "")
     fields.setdefault("date", dt.date.today())
     return Issue(manifest=manifest, root=root, name=manifest.stem, lines=dict(line_of), **fields)
+
+
+def _targets(names: list[Any], manifest: Path, line: int | None, problems: Problems) -> list[str]:
+    unknown = [str(n) for n in names if n not in TARGETS]
+    if unknown:
+        problems.add(manifest, line, f"unknown target(s): {', '.join(unknown)}",
+                     f"the targets are {', '.join(TARGETS)}")
+        return [n for n in names if n in TARGETS]
+    return list(dict.fromkeys(names))
 
 
 def _article_refs(entries: list[Any], manifest: Path, problems: Problems) -> list[ArticleRef]:

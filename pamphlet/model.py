@@ -79,6 +79,8 @@ class Issue:
     hyphenation: str = ""
     raw_html: bool = False
     remote_images: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)
+    """What to build when no --target is given (empty: the layout's default target)."""
     lines: dict[str, int] = field(default_factory=dict)
     branch_contact: str = ""
     """Markdown for one branch's own contact block: set by `build(contact=...)` for a branch's

@@ -13,21 +13,24 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import weasyprint
-from PIL import Image, ImageOps
+from PIL import Image, ImageChops, ImageCms, ImageOps
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+from .finishing import finisher_for
 
 MAX_RESOURCE_BYTES = 64 * 1024 * 1024
 
 
 class LocalFetcher(URLFetcher):
     """Loads file: URLs inside the allowed folders and nothing else: no network at all.
-    For a black-only layout, pictures are handed over in greys."""
+    Pictures are handed over in the target's colours: greys, CMYK, or as they are."""
 
-    def __init__(self, roots: list[Path], greyscale: bool = False) -> None:
+    def __init__(self, roots: list[Path], colour: str = "rgb", profile: Path | None = None) -> None:
         super().__init__(allowed_protocols=["file"], allow_redirects=False)
         self.roots = [r.resolve() for r in roots]
-        self.greyscale = greyscale
+        self.colour = colour
+        self.profile = profile
 
     def fetch(self, url: str, headers: object = None) -> URLFetcherResponse:
         parts = urlsplit(url)
@@ -39,12 +42,14 @@ class LocalFetcher(URLFetcher):
             raise ValueError(f"not a regular file of at most {MAX_RESOURCE_BYTES >> 20} MB: {url}")
         mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         data = path.read_bytes()
-        if self.greyscale and mime in GREYABLE:
+        if mime in CONVERTIBLE and self.colour == "grey":
             data, mime = in_greys(data, mime)
+        elif mime in CONVERTIBLE and self.colour == "cmyk" and self.profile:
+            data, mime = in_print_colours(data, mime, self.profile)
         return URLFetcherResponse(path.as_uri(), data, {"Content-Type": mime})
 
 
-GREYABLE = {"image/jpeg", "image/png", "image/gif", "image/webp"}
+CONVERTIBLE = {"image/jpeg", "image/png", "image/gif", "image/webp"}
 
 
 def in_greys(data: bytes, mime: str) -> tuple[bytes, str]:
@@ -60,6 +65,34 @@ def in_greys(data: bytes, mime: str) -> tuple[bytes, str]:
         return out.getvalue(), "image/png"
 
 
+def in_print_colours(data: bytes, mime: str, profile: Path) -> tuple[bytes, str]:
+    """The picture as the print shop wants it: greys stay grey (black ink only); colour
+    becomes a CMYK JPEG through the output profile (transparency flattened onto paper)."""
+    with Image.open(io.BytesIO(data)) as image:
+        image = ImageOps.exif_transpose(image)
+        if image.mode in ("L", "LA", "1") or _is_neutral(image):
+            return in_greys(data, mime)
+        if image.mode != "CMYK":
+            rgba = image.convert("RGBA")
+            image = Image.new("RGB", rgba.size, "white")
+            image.paste(rgba, mask=rgba.getchannel("A"))
+            image = ImageCms.profileToProfile(image, ImageCms.createProfile("sRGB"), str(profile),
+                                              renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
+                                              outputMode="CMYK")
+        out = io.BytesIO()
+        image.save(out, "JPEG", quality=90)
+        return out.getvalue(), "image/jpeg"
+
+
+def _is_neutral(image: Image.Image) -> bool:
+    """A colour file whose pixels are all grey (a scanned black-and-white photo)."""
+    if image.mode not in ("RGB", "RGBA", "P"):
+        return False
+    red, green, blue = image.convert("RGB").resize((64, 64)).split()
+    return all(ImageChops.difference(a, b).getextrema()[1] <= 6
+               for a, b in ((red, green), (green, blue)))
+
+
 @dataclass
 class Rendered:
     """What a render produced: plain data, so it can come back from a child process."""
@@ -72,15 +105,46 @@ class Rendered:
     """What WeasyPrint reported (things it could not load or lay out), in plain words."""
 
 
-def render(html: str, base: Path, roots: list[Path], greyscale: bool = False) -> Rendered:
+@dataclass(frozen=True)
+class RenderOptions:
+    """What a print target asks of WeasyPrint (see targets.py); plain data for the child."""
+
+    colour: str = "rgb"
+    """Pictures handed over as they are ('rgb'), in greys ('grey') or in CMYK ('cmyk')."""
+    profile: Path | None = None
+    """The output ICC profile that CMYK pictures are converted to."""
+    pdf_variant: str | None = None
+    max_ppi: int | None = None
+    jpeg_quality: int | None = None
+    crop_marks: bool = False
+    output_condition: str | None = None
+    """The registered printing condition of the output profile (e.g. FOGRA39)."""
+    attachments: tuple[tuple[Path, str], ...] = ()
+    """Files attached to the PDF, with their descriptions."""
+
+
+def render(html: str, base: Path, roots: list[Path],
+           options: RenderOptions = RenderOptions()) -> Rendered:
     """Lay out `html` and write the PDF; relative URLs are read from `base`, files only from
-    `roots`; `greyscale` hands every picture over in greys."""
-    fetcher = LocalFetcher(roots, greyscale)
+    `roots`."""
+    fetcher = LocalFetcher(roots, options.colour, options.profile)
+    weasy_options: dict[str, object] = {"optimize_images": True}
+    if options.pdf_variant:
+        weasy_options["pdf_variant"] = options.pdf_variant
+    if options.max_ppi:
+        weasy_options["dpi"] = options.max_ppi
+    if options.jpeg_quality:
+        weasy_options["jpeg_quality"] = options.jpeg_quality
+    if options.attachments:
+        weasy_options["attachments"] = [
+            weasyprint.Attachment(filename=str(path), url_fetcher=fetcher, name=path.name,
+                                  description=description, relationship="Source")
+            for path, description in options.attachments]
     with _captured_warnings() as messages:
         document = weasyprint.HTML(
             string=html, base_url=base.resolve().as_uri() + "/", url_fetcher=fetcher,
-        ).render(font_config=FontConfiguration())
-        pdf = document.write_pdf(optimize_images=True) or b""
+        ).render(font_config=FontConfiguration(), **weasy_options)
+        pdf = document.write_pdf(finisher=finisher_for(options), **weasy_options) or b""
     starts: dict[str, int] = {}
     for number, page in enumerate(document.pages, start=1):
         for anchor in page.anchors:

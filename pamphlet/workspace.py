@@ -29,6 +29,7 @@ from .paths import Refused, resolve_inside
 from .publication import ISSUES
 from .resources import PACKAGE_DIR
 from .schema import check_mapping
+from .targets import TARGETS
 from .yamlfile import MAX_BYTES, parse_yaml, read_text
 
 STARTER = PACKAGE_DIR / "starter"
@@ -371,6 +372,16 @@ def list_issues(root: Path) -> list[IssueSummary]:
     return sorted(summaries, key=lambda s: (s.date is None, s.date or dt.date.min, s.name))
 
 
+def pdf_state(manifest: Path, root: Path, target: str | None = None) -> PdfState:
+    """Whether the issue's PDF for `target` (or its newest PDF) is missing, stale or current."""
+    problems = Problems()
+    try:
+        issue: Issue | None = load_issue(manifest, root, problems)
+    except PamphletError:
+        issue = None
+    return _pdf_state(manifest, root, issue if not problems else None, target)
+
+
 def _summary(manifest: Path, root: Path) -> IssueSummary:
     problems = Problems()
     try:
@@ -399,12 +410,19 @@ def _valid_fields(manifest: Path) -> dict[str, Any]:
     return check_mapping(data, MANIFEST_KEYS, manifest, Problems(), "manifest")
 
 
-def _pdf_state(manifest: Path, root: Path, issue: Issue | None) -> PdfState:
-    pdf = root / "build" / f"{manifest.stem}.pdf"
-    try:
-        built = pdf.stat().st_mtime_ns
-    except OSError:
+def built_pdf(root: Path, name: str, target: str | None = None) -> Path | None:
+    """The issue's PDF for `target`, or its most recently built one; None if not built."""
+    names = [target] if target else list(TARGETS)
+    found = [pdf for t in names if (pdf := root / "build" / f"{name}.{t}.pdf").is_file()]
+    return max(found, key=_mtime, default=None)
+
+
+def _pdf_state(manifest: Path, root: Path, issue: Issue | None,
+               target: str | None = None) -> PdfState:
+    pdf = built_pdf(root, manifest.stem, target)
+    if pdf is None:
         return "missing"
+    built = _mtime(pdf)
     inputs = issue_inputs(manifest, issue) if issue is not None else [manifest]
     newest = max((_mtime(p) for p in inputs), default=0)
     return "stale" if newest > built else "current"

@@ -49,7 +49,7 @@ class Publication:
 
     @property
     def pdf(self) -> Path:
-        return self.root / "build" / "issue-1.pdf"
+        return self.root / "build" / "issue-1.office.pdf"
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ def test_build_by_name_writes_pdf_and_html(publication):
     assert result.exit_code == 0, result.output
     assert publication.pdf.read_bytes().startswith(b"%PDF-")
     assert "Cleaners win the living wage" in publication.pdf.with_suffix(".html").read_text()
-    assert "build/issue-1.pdf: 2 pages" in result.output
+    assert "build/issue-1.office.pdf: 2 pages" in result.output
 
 
 def test_build_from_a_subfolder_finds_the_publication(publication, monkeypatch):
@@ -160,7 +160,7 @@ def test_failed_build_leaves_the_last_pdf_untouched(publication):
     assert "the last PDF is unchanged" in result.output
     assert publication.pdf.read_bytes() == before
     left = sorted(p.name for p in publication.pdf.parent.iterdir() if not p.name.endswith(".lock"))
-    assert left == ["issue-1.html", "issue-1.pdf"], "no temporary files are left behind"
+    assert left == ["issue-1.office.html", "issue-1.office.pdf"], "no temporary files are left behind"
 
 
 def test_crash_while_writing_leaves_the_last_pdf_untouched(publication, monkeypatch):
@@ -173,7 +173,7 @@ def test_crash_while_writing_leaves_the_last_pdf_untouched(publication, monkeypa
     monkeypatch.setattr("pamphlet.build.write_atomically", broken_write)
     result = pamphlet("build", "issue-1")
     assert result.exit_code == 1
-    assert "build/issue-1.pdf: cannot write this file: disk full" in result.output
+    assert "build/issue-1.office.pdf: cannot write this file: disk full" in result.output
     assert "Traceback" not in result.output
     assert publication.pdf.read_bytes() == before
 
@@ -182,7 +182,7 @@ def test_an_unexpected_failure_is_one_line_without_debug(publication, monkeypatc
     def boom(*args, **kwargs):
         raise RuntimeError("internal")
 
-    monkeypatch.setattr("pamphlet.cli.build_issue", boom)
+    monkeypatch.setattr("pamphlet.cli.build_targets", boom)
     result = pamphlet("build", "issue-1")
     assert result.exit_code == 2
     assert "pamphlet failed unexpectedly: RuntimeError: internal" in result.output
@@ -193,7 +193,7 @@ def test_debug_shows_the_traceback_of_unexpected_errors(publication, monkeypatch
     def boom(*args, **kwargs):
         raise RuntimeError("internal")
 
-    monkeypatch.setattr("pamphlet.cli.build_issue", boom)
+    monkeypatch.setattr("pamphlet.cli.build_targets", boom)
     result = pamphlet("--debug", "build", "issue-1")
     assert result.exit_code != 0
     assert isinstance(result.exception, RuntimeError)
@@ -272,4 +272,5 @@ def test_verbose_says_what_each_step_does(publication):
     assert result.exit_code == 0
     steps = [line.strip() for line in result.output.splitlines() if line.startswith("  ")]
     assert steps == ["reading the manifest and articles…", "laying out the pages…",
-                     "laying out page 1…", "laying out page 2…", "writing the PDF…"]
+                     "laying out page 1…", "laying out page 2…", "writing the PDF…",
+                     "checking the office PDF…"]

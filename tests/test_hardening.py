@@ -228,8 +228,13 @@ def test_pictures_are_checked_by_content(publication, make, expected):
 def test_an_extremely_long_word_and_an_empty_article_still_build(publication):
     publication.article("short.md", "---\ntitle: Empty\n---\n")
     publication.article("lead.md", "---\ntitle: Long\n---\n" + "x" * 3000 + "\n")
-    result = pamphlet("build", "issue-1")
+    result = pamphlet("build", "issue-1", "--target", "email")
     assert result.exit_code == 0, result.output
+    # On paper the word runs off the sheet: the office PDF is refused, in one plain line.
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 1
+    assert "page 1: something is printed within 5 mm of the right edge" in result.output
+    assert "Traceback" not in result.output and not publication.pdf.exists()
 
 
 # --- D. Resource limits and build state -------------------------------------------------------
@@ -254,13 +259,17 @@ def test_a_render_past_the_time_limit_is_stopped_and_the_old_pdf_kept(publicatio
 
 def test_a_render_past_the_memory_limit_is_stopped(publication):
     _long_newspaper(publication)
-    # A small file that decodes to 96 MB of pixels: WeasyPrint must unpack a PNG.
-    Image.new("RGBA", (6000, 4000), "red").save(publication.root / "issues" / "issue-1" / "big.png")
+    # A small file that decodes to 150 MB of pixels (under the 40 Mpx cap): WeasyPrint must
+    # unpack a PNG, more than the heap the test process may already hold spare.
+    Image.new("RGBA", (7500, 5000), "red").save(publication.root / "issues" / "issue-1" / "big.png")
     publication.article("short.md", "---\ntitle: Big\nimage: big.png\n---\nA big picture.\n")
-    result = pamphlet("build", "issue-1", "--memory", "64")
-    assert result.exit_code == 1
-    assert "laying out issue-1" in result.output and "memory" in result.output
-    assert "Traceback" not in result.output
+    # A fresh process: what the test process already maps would blur a 64 MB limit.
+    result = subprocess.run([sys.executable, "-m", "pamphlet", "build", "issue-1", "--target",
+                             "archive", "--memory", "64"], cwd=publication.root,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert "laying out issue-1" in result.stderr and "memory" in result.stderr
+    assert "Traceback" not in result.stderr
     assert not publication.pdf.exists()
 
 

@@ -71,7 +71,7 @@ def test_imposed_pdf_has_landscape_sheets_with_the_pages_in_order(publication, t
 def test_impose_command(publication):
     result = pamphlet("impose", "issue-1", "--as", "2up")
     assert result.exit_code == 0, result.output
-    out = publication.root / "build" / "issue-1.2up.pdf"
+    out = publication.root / "build" / "issue-1.office.2up.pdf"
     assert len(pypdf.PdfReader(out).pages) == 2
     result = pamphlet("impose", "issue-1", "--as", "booklet", "--signature", "6")
     assert result.exit_code == 1

@@ -694,7 +694,7 @@ def test_cli_builds_any_bodies_without_a_traceback(lead, short, raw_html):
         result = run_cli("build", "issue-1")
         assert_cli_contract(result)
         if result.exit_code == 0:
-            assert (pub.root / "build" / "issue-1.pdf").read_bytes().startswith(b"%PDF-")
+            assert (pub.root / "build" / "issue-1.office.pdf").read_bytes().startswith(b"%PDF-")
 
 
 # --- Inputs that broke the contract (each fails until pamphlet handles it) ---------------------

@@ -72,7 +72,7 @@ def test_init_writes_the_starter_publication_and_it_builds_clean(tmp_path):
     assert (issues / "standing" / "where-we-stand.md") in written
     assert 5 <= len(list((issues / "first-issue").glob("*.md"))) <= 6  # the lead and 3-4 shorts
     guide = (root / "GUIDE.md").read_text(encoding="utf-8")
-    for words in ("pamphlet build first-issue", "pamphlet new", "build/first-issue.pdf", "articles:"):
+    for words in ("pamphlet build first-issue", "pamphlet new", "build/first-issue.office.pdf", "articles:"):
         assert words in guide
     data = manifest_data(issues / "first-issue.yaml")
     assert data["layout"] == "bulletin"
@@ -84,7 +84,7 @@ def test_init_writes_the_starter_publication_and_it_builds_clean(tmp_path):
     result = build(issues / "first-issue.yaml")
     assert result.warnings == []
     assert result.pages == 2
-    assert result.pdf == root / "build" / "first-issue.pdf"
+    assert result.pdf == root / "build" / "first-issue.office.pdf"
 
 
 def test_init_refuses_an_existing_publication(started, paper):
@@ -361,8 +361,8 @@ def test_list_issues_sorts_by_date_and_lists_broken_manifests(started, paper):
     write(issues / "unreadable.yaml", "title: [unclosed\n")
     write(issues / "undated.yaml", "title: Undated\nlayout: bulletin\narticles: [x.md]\n")
     (started / "build").mkdir()
-    (started / "build" / "broken.pdf").write_bytes(b"%PDF")
-    set_mtime(started / "build" / "broken.pdf", 0)
+    (started / "build" / "broken.office.pdf").write_bytes(b"%PDF")
+    set_mtime(started / "build" / "broken.office.pdf", 0)
 
     summaries = list_issues(started)
     assert [s.name for s in summaries] == ["broken", "a-special", "issue-42", "first-issue",

@@ -1,0 +1,234 @@
+"""Preflight: everything about a finished PDF that would spoil the print run or the reading,
+in words an editor can act on. `build` and `check` both run it."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import pypdf
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+from pypdf.generic import ContentStream
+
+from .checks import foreign_fonts, marked_words, misplaced, missing_text, pdf_fonts, pdf_text
+from .fonts import find_fonts
+from .layouts import Layout
+from .model import Article, Issue
+from .render import Rendered
+from .targets import MM, Target, min_ppi
+
+EDGE_DPI = 50
+"""Resolution of the page images that the edge and black-area checks look at."""
+SOLID_SHARE = 0.15
+"""A page more than this share solid black eats toner."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    message: str
+    fatal: bool = False
+    """It would spoil the print run (or lose the reader something): not just untidy."""
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def preflight(issue: Issue, articles: list[Article], layout: Layout, target: Target,
+              rendered: Rendered, padding: int = 0) -> list[Finding]:
+    pdf = rendered.pdf
+    findings = [Finding(w) for article in articles for w in article.warnings]
+    findings += [Finding(f"WeasyPrint: {message}") for message in rendered.messages]
+    findings += copyfit(issue, articles, layout, rendered, padding)
+    findings += [Finding(str(m)) for m in missing_text(articles, marked_words(pdf_text(pdf)))]
+    used = pdf_fonts(pdf)
+    findings += [Finding(message, fatal=not embedded) for message, embedded in
+                 ((m, "not embedded" not in m) for m in foreign_fonts(used, find_fonts(issue.root)))]
+    findings += page_geometry(pdf, layout, target)
+    findings += picture_resolution(pdf, target, layout)
+    if target.colour != "rgb":
+        findings += colours(pdf, target)
+    if target.safe_edge_mm:
+        findings += edges_and_black(pdf, target)
+    if target.size_budget:
+        findings += size_budget(len(pdf), rendered.page_count, layout)
+    return findings
+
+
+def copyfit(issue: Issue, articles: list[Article], layout: Layout, rendered: Rendered,
+            padding: int) -> list[Finding]:
+    pages = rendered.page_count
+    findings = []
+    if issue.pages and pages != issue.pages:
+        findings.append(Finding(f"the issue fills {pages} pages but the manifest plans "
+                                f"{issue.pages}"))
+    max_pages = layout.settings.get("max_pages")
+    if max_pages and pages > max_pages:
+        findings.append(Finding(f"the {layout.name} layout takes at most {max_pages} pages, "
+                                f"this issue needs {pages}: shorten or drop an article",
+                                fatal=True))
+    if padding:
+        findings.append(Finding(f"{padding} blank page(s) added to make the page count a "
+                                f"multiple of {layout.pad_to}"))
+    page_words = [marked_words(text) for text in _page_texts(rendered.pdf)]
+    for message in misplaced(articles, rendered.start_pages, pages):
+        findings.append(Finding(message + _overflow_words(message, page_words)))
+    return findings
+
+
+def _overflow_words(message: str, page_words: list[list[str]]) -> str:
+    """'… placed on page 4 but starts on page 5' → how much text pushed it on."""
+    numbers = [int(w) for w in message.replace(":", " ").split() if w.isdigit()]
+    if len(numbers) < 2 or numbers[-1] <= numbers[-2]:
+        return ""
+    want, start = numbers[-2], numbers[-1]
+    extra = sum(len(w) for w in page_words[want - 1:start - 1])
+    return f" (about {extra} words too many before it, ~{max(1, extra // 7)} lines of text)"
+
+
+def _page_texts(pdf: bytes) -> list[str]:
+    document = pdfium.PdfDocument(pdf)
+    try:
+        return [page.get_textpage().get_text_bounded() for page in document]
+    finally:
+        document.close()
+
+
+def page_geometry(pdf: bytes, layout: Layout, target: Target) -> list[Finding]:
+    """Every page has the layout's trim size; the print shop's pages carry the bleed box
+    3 mm beyond it; any other target's page is exactly the trim, so 'actual size' prints."""
+    size = layout.page_size_mm
+    findings: list[Finding] = []
+    reader = pypdf.PdfReader(io.BytesIO(pdf))
+    for number, page in enumerate(reader.pages, start=1):
+        trim = page.trimbox
+        width, height = float(trim.width) / MM, float(trim.height) / MM
+        if size and (abs(width - size[0]) > 0.5 or abs(height - size[1]) > 0.5):
+            findings.append(Finding(f"page {number} is {width:.0f} x {height:.0f} mm, not the "
+                                    f"{size[0]:g} x {size[1]:g} mm the {layout.name} layout "
+                                    "sets: check @page size in the layout", fatal=True))
+        bleed = page.bleedbox
+        spare = min(float(trim.left) - float(bleed.left), float(bleed.right) - float(trim.right),
+                    float(trim.bottom) - float(bleed.bottom), float(bleed.top) - float(trim.top))
+        media = page.mediabox
+        if target.bleed_mm and abs(spare / MM - target.bleed_mm) > 0.2:
+            findings.append(Finding(f"page {number} has {spare / MM:.1f} mm of bleed, the print "
+                                    f"shop needs {target.bleed_mm:g} mm", fatal=True))
+        elif not target.bleed_mm and (media.width, media.height) != (trim.width, trim.height):
+            findings.append(Finding(f"page {number} is larger than its trim size: remove "
+                                    "'bleed' and 'marks' from the layout's @page for this target",
+                                    fatal=True))
+    return findings
+
+
+def picture_resolution(pdf: bytes, target: Target, layout: Layout) -> list[Finding]:
+    """Pictures too coarse for the target at the size they are printed."""
+    least = min_ppi(target, layout)
+    findings = []
+    document = pdfium.PdfDocument(pdf)
+    try:
+        for number, page in enumerate(document, start=1):
+            for image in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=5):
+                meta = image.get_metadata()
+                ppi = min(meta.horizontal_dpi, meta.vertical_dpi)
+                if 0 < ppi < least:
+                    findings.append(Finding(
+                        f"page {number}: a picture is printed at {ppi:.0f} ppi, below the "
+                        f"{least} ppi a {target.name} PDF needs: use a larger original or "
+                        "print it smaller"))
+    finally:
+        document.close()
+    return findings
+
+
+def colours(pdf: bytes, target: Target) -> list[Finding]:
+    """Colours the target cannot print: anything RGB for the print shop; anything but
+    black ink for the office."""
+    reader = pypdf.PdfReader(io.BytesIO(pdf))
+    findings = []
+    for number, page in enumerate(reader.pages, start=1):
+        wrong = sorted(set(_colour_problems(page, page.get("/Resources"), target.colour, set())))
+        if wrong and target.colour == "cmyk":
+            findings.append(Finding(f"page {number} uses {', '.join(wrong)}: a print shop's "
+                                    "PDF/X must be CMYK or grey only (use the layout's colour "
+                                    "variables such as var(--accent), not colour values)",
+                                    fatal=True))
+        elif wrong:
+            findings.append(Finding(f"page {number} uses {', '.join(wrong)}: an office printer "
+                                    "turns it into a grey you did not choose (use the layout's "
+                                    "colour variables such as var(--accent))"))
+    return findings
+
+
+def _colour_problems(owner: object, resources: object, colour: str, seen: set[int]) -> list[str]:
+    resources = resources.get_object() if resources is not None else {}
+    found: list[str] = []
+    content = owner.get_contents() if isinstance(owner, pypdf.PageObject) else owner
+    if content is None:
+        return found
+    stream = ContentStream(content, owner.pdf if hasattr(owner, "pdf") else None)
+    for operands, operator in stream.operations:
+        op = operator.decode("latin-1")
+        if op in ("rg", "RG"):
+            found.append("RGB colour")
+        elif op in ("k", "K") and colour == "grey" and any(float(v) for v in operands[:3]):
+            found.append("coloured ink")
+        elif op in ("cs", "CS") and str(operands[0]) == "/DeviceRGB":
+            found.append("RGB colour")
+    xobjects = resources.get("/XObject", {}) if resources else {}
+    for ref in (xobjects.get_object().values() if xobjects else []):
+        obj = ref.get_object()
+        key = id(obj)
+        if key in seen:
+            continue
+        seen.add(key)
+        if obj.get("/Subtype") == "/Image":
+            space = str(obj.get("/ColorSpace", ""))
+            if "RGB" in space or (colour == "grey" and "CMYK" in space):
+                found.append("a colour picture" if "RGB" in space else "a CMYK picture")
+        elif obj.get("/Subtype") == "/Form":
+            group = obj.get("/Group")
+            if group is not None and "RGB" in str(group.get_object().get("/CS", "")):
+                found.append("an RGB transparency group")
+            found += _colour_problems(obj, obj.get("/Resources"), colour, seen)
+    return found
+
+
+def edges_and_black(pdf: bytes, target: Target) -> list[Finding]:
+    """Nothing printed within the unprintable edge; no page mostly solid black."""
+    findings = []
+    document = pdfium.PdfDocument(pdf)
+    try:
+        for number, page in enumerate(document, start=1):
+            image = page.render(scale=EDGE_DPI / 72, grayscale=True).to_pil().convert("L")
+            band = max(1, round(target.safe_edge_mm / 25.4 * EDGE_DPI))
+            width, height = image.size
+            sides = {"top": (0, 0, width, band), "bottom": (0, height - band, width, height),
+                     "left": (0, 0, band, height), "right": (width - band, 0, width, height)}
+            inked = [side for side, box in sides.items() if image.crop(box).getextrema()[0] < 235]
+            if inked:
+                findings.append(Finding(
+                    f"page {number}: something is printed within {target.safe_edge_mm:g} mm of "
+                    f"the {' and '.join(inked)} edge, where office printers cannot print",
+                    fatal=True))
+            histogram = image.histogram()
+            solid = sum(histogram[:40]) / (width * height)
+            if solid > SOLID_SHARE:
+                findings.append(Finding(
+                    f"page {number} is {solid:.0%} solid black: heavy on toner and streaky on a "
+                    "copier; use a lighter tint or outline type"))
+    finally:
+        document.close()
+    return findings
+
+
+def size_budget(size: int, pages: int, layout: Layout) -> list[Finding]:
+    budget = layout.settings.get("email_budget_kb")
+    usual = layout.settings.get("pages") or pages
+    if not budget:
+        return []
+    allowed = budget * 1024 * max(pages, usual) / usual
+    if size <= allowed:
+        return []
+    return [Finding(f"the PDF is {size / 1024:.0f} KB, more than the {allowed / 1024:.0f} KB "
+                    f"an email edition of {pages} pages should be: use smaller pictures")]
