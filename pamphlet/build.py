@@ -87,12 +87,7 @@ def build_targets(manifest: Path, targets: list[str] | None = None, out: Path | 
                   limits: Limits = DEFAULT_LIMITS, contact: str | None = None) -> list[BuildResult]:
     """Build each target (default: the manifest's `targets`, else the layout's) in turn."""
     started = time.perf_counter()
-    progress("reading the manifest and articles")
-    try:
-        issue, articles, layout = run_limited(load, (manifest,), limits)
-    except LimitExceeded as stop:
-        raise PamphletError([Problem(manifest, None, _limit_message(manifest.stem, "reading", stop),
-                                     "look for a huge or strange article")]) from stop
+    issue, articles, layout = _load_limited(manifest, limits, progress)
     if contact:
         issue.branch_contact = contact
     names = chosen_targets(issue, layout, targets)
@@ -108,6 +103,39 @@ def build_targets(manifest: Path, targets: list[str] | None = None, out: Path | 
                                   progress, limits, started))
         started = time.perf_counter()
     return results
+
+
+@dataclass
+class CheckResult:
+    target: str
+    pages: int
+    size: int
+    findings: list[Finding]
+
+    @property
+    def fatal(self) -> list[Finding]:
+        return [f for f in self.findings if f.fatal]
+
+
+def check_targets(manifest: Path, targets: list[str] | None = None,
+                  progress: Progress = lambda message: None,
+                  limits: Limits = DEFAULT_LIMITS) -> list[CheckResult]:
+    """Lay out each target and run the preflight, writing nothing."""
+    issue, articles, layout = _load_limited(manifest, limits, progress)
+    results = []
+    for name in chosen_targets(issue, layout, targets):
+        _, rendered, _, findings = _made(issue, articles, layout, TARGETS[name], progress, limits)
+        results.append(CheckResult(name, rendered.page_count, len(rendered.pdf), findings))
+    return results
+
+
+def _load_limited(manifest: Path, limits: Limits, progress: Progress) -> tuple[Issue, list[Article], Layout]:
+    progress("reading the manifest and articles")
+    try:
+        return run_limited(load, (manifest,), limits)
+    except LimitExceeded as stop:
+        raise PamphletError([Problem(manifest, None, _limit_message(manifest.stem, "reading", stop),
+                                     "look for a huge or strange article")]) from stop
 
 
 def chosen_targets(issue: Issue, layout: Layout, asked: list[str] | None) -> list[str]:
@@ -127,10 +155,8 @@ def output_path(root: Path, name: str, target: str) -> Path:
 def _build(issue: Issue, articles: list[Article], layout: Layout, target: Target,
            pdf_path: Path, strict: bool, progress: Progress, limits: Limits,
            started: float) -> BuildResult:
-    html, rendered, padding = lay_out(issue, articles, layout, progress, limits, target)
+    html, rendered, padding, findings = _made(issue, articles, layout, target, progress, limits)
     pdf = rendered.pdf
-    progress(f"checking the {target.name} PDF")
-    findings = preflight(issue, articles, layout, target, rendered, padding)
     refused = [f for f in findings if f.fatal or strict]
     if refused:
         raise PamphletError([Problem(issue.manifest, None, str(f)) for f in refused]
@@ -149,6 +175,13 @@ def _build(issue: Issue, articles: list[Article], layout: Layout, target: Target
                                          "is not full")]) from error
     return BuildResult(issue, target.name, pdf_path, html_path, rendered.page_count, len(pdf),
                        time.perf_counter() - started, padding, findings)
+
+
+def _made(issue: Issue, articles: list[Article], layout: Layout, target: Target,
+          progress: Progress, limits: Limits) -> tuple[str, Rendered, int, list[Finding]]:
+    html, rendered, padding = lay_out(issue, articles, layout, progress, limits, target)
+    progress(f"checking the {target.name} PDF")
+    return html, rendered, padding, preflight(issue, articles, layout, target, rendered, padding)
 
 
 def lay_out(issue: Issue, articles: list[Article], layout: Layout,

@@ -69,7 +69,7 @@ class MissingText:
 
 def missing_text(articles: list[Article], pdf_words: list[str]) -> list[MissingText]:
     """Paragraphs whose words do not appear, in order, in the PDF's words (`marked_words`)."""
-    hay = _Hay(pdf_words)
+    hay = Hay(pdf_words)
     missing = []
     for article in articles:
         position = 0
@@ -85,7 +85,7 @@ def missing_text(articles: list[Article], pdf_words: list[str]) -> list[MissingT
     return missing
 
 
-class _Hay:
+class Hay:
     """The PDF's words, searched for a paragraph's words in order. Between two words of a
     paragraph up to MAX_GAP other words may stand (folios, captions, pull quotes)."""
 

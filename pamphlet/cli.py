@@ -14,10 +14,10 @@ import pypdf
 import typer
 
 from . import __version__
-from .build import BuildResult, build_targets
+from .build import BuildResult, build_targets, check_targets
 from .build import build as build_issue
 from .errors import PamphletError, Problem, display_path
-from .impose import booklet_order, impose, two_up_order
+from .impose import PAPER, booklet_order, creep_shifts, impose, proof_order, two_up_order
 from .isolation import Limits
 from .layouts import available_layouts, copy_layout, find_layout
 from .output import write_atomically
@@ -93,6 +93,33 @@ def build(
         report_build(result)
 
 
+@app.command()
+def check(
+    issue: Annotated[str, typer.Argument(help="An issue name, or the path to a manifest.")],
+    target: Annotated[list[str] | None, typer.Option("--target", "-t", help="Check the PDF for "
+                                                     "this target (repeatable; default: what "
+                                                     "build makes).")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail on warnings too.")] = False,
+) -> None:
+    """Preflight: lay the issue out and report, in plain words, whatever would spoil the print
+    run (exit status 1) or just look wrong. Writes nothing."""
+    with reported_errors(after=""), StatusLine() as progress:
+        results = check_targets(resolve_manifest(issue, Path.cwd()), target or None,
+                                progress=progress)
+    failed = False
+    for result in results:
+        typer.echo(f"{result.target}: {result.pages} pages, {result.size / 1024:.0f} KB")
+        for finding in result.findings:
+            typer.echo(f"  {'ERROR' if finding.fatal else 'warning'}: {finding}")
+        if not result.findings:
+            typer.echo("  no problems found")
+        failed = failed or bool(result.fatal) or (strict and bool(result.findings))
+    if failed:
+        typer.echo("Fix the errors above before printing; 'pamphlet build' will not write a PDF "
+                   "that has them.", err=True)
+        raise typer.Exit(1)
+
+
 def report_build(result: BuildResult) -> None:
     """One line per PDF written, its warnings before it."""
     for warning in result.warnings:
@@ -155,26 +182,43 @@ def up_to_date_pdf(issue: str, progress: StatusLine, target: str | None = None) 
 @app.command("impose")
 def impose_command(
     issue: Annotated[str, typer.Argument(help="An issue name, or the path to a manifest.")],
-    kind: Annotated[str, typer.Option("--as", help="booklet (saddle-stitch, short-edge duplex) "
-                                      "or 2up (two copies a side, cut in half).")] = "booklet",
+    kind: Annotated[str, typer.Option("--as", help="booklet (saddle-stitch, short-edge duplex), "
+                                      "2up (two copies a side, cut in half) or proof (each page "
+                                      "scaled onto its own sheet).")] = "booklet",
     signature: Annotated[int | None, typer.Option("--signature", help="Booklet signatures of "
                                                   "this many pages (8 or 16).")] = None,
+    creep: Annotated[float, typer.Option("--creep", min=0, max=5, help="Booklet: move the "
+                                         "innermost sheet's pages this many mm toward the "
+                                         "spine (about 0.1 mm per sheet of 80 g paper).")] = 0,
+    paper: Annotated[str, typer.Option("--paper", help="Proof: a4 or a3 sheets.")] = "a4",
 ) -> None:
-    """Pages on A4 landscape sheets for an office printer: a booklet or two-up."""
+    """The office PDF's pages on sheets for an office printer: a booklet, two-up, or a proof
+    of big pages on A4 or A3."""
     with reported_errors(after=""), StatusLine() as progress:
-        if kind not in ("booklet", "2up"):
-            raise PamphletError([Problem(None, None, f"'--as {kind}' is not a way pamphlet "
-                                         "imposes", "use --as booklet or --as 2up")])
+        if kind not in ("booklet", "2up", "proof") or paper not in PAPER:
+            raise PamphletError([Problem(None, None, f"'--as {kind} --paper {paper}' is not a way "
+                                         "pamphlet imposes", "use --as booklet, 2up or proof, "
+                                         "and --paper a4 or a3")])
         _, _, pdf = up_to_date_pdf(issue, progress, target="office")
         pages = len(pypdf.PdfReader(pdf).pages)
         try:
-            sides = booklet_order(pages, signature) if kind == "booklet" else two_up_order(pages)
+            sides = (booklet_order(pages, signature) if kind == "booklet" else
+                     two_up_order(pages) if kind == "2up" else proof_order(pages))
         except ValueError as error:
             raise PamphletError([Problem(None, None, str(error), "use 8 or 16")]) from None
-        out = pdf.with_suffix(f".{kind}.pdf")
-        write_atomically(out, impose(pdf, out, sides))
-    say(f"{display_path(out)}: {len(sides) // 2} sheet(s), print on both sides, "
-        + ("flip on the short edge, fold and staple" if kind == "booklet" else "then cut in half"))
+        if kind == "proof":
+            out = pdf.with_suffix(f".proof-{paper}.pdf")
+            data = impose(pdf, out, sides, sheet=PAPER[paper])
+        else:
+            out = pdf.with_suffix(f".{kind}.pdf")
+            shifts = creep_shifts(sides, creep, signature) if kind == "booklet" else None
+            data = impose(pdf, out, sides, shifts=shifts)
+        write_atomically(out, data)
+    how = {"booklet": "print on both sides, flip on the short edge, fold and staple",
+           "2up": "print on both sides, then cut in half",
+           "proof": f"print at actual size on {paper.upper()}"}[kind]
+    sheets = len(sides) if kind == "proof" else len(sides) // 2
+    say(f"{display_path(out)}: {sheets} sheet(s), {how}")
 
 
 @app.command("send")

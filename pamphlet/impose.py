@@ -1,7 +1,8 @@
 """Imposition: pages of a built PDF placed on printer's sheets (A4 landscape, two up).
 
 `booklet`: saddle-stitch order for short-edge duplex; fold the stack and staple. `2up`: two
-copies of each page side by side, to print duplex and cut in half."""
+copies of each page side by side, to print duplex and cut in half. `proof`: each page alone,
+scaled to fit an A4 or A3 sheet, to proof a tabloid on an office printer."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from pypdf import Transformation
 
 from .errors import PamphletError, Problem
 
+MM = 72 / 25.4
 A4_LANDSCAPE = (841.89, 595.28)
-Side = tuple[int | None, int | None]
-"""(left, right) page numbers from 1; None is a blank."""
+PAPER = {"a4": (595.28, 841.89), "a3": (841.89, 1190.55)}
+Side = tuple[int | None, ...]
+"""The page numbers (from 1) side by side on one side of a sheet; None is a blank."""
 
 
 def booklet_order(pages: int, signature: int | None = None) -> list[Side]:
@@ -46,30 +49,52 @@ def two_up_order(pages: int) -> list[Side]:
     return [(page, page) for page in range(1, pages + 1)]
 
 
-def impose(pdf: Path, out: Path, sides: list[Side]) -> bytes:
-    """The PDF of `sides`, each an A4 landscape sheet with two pages scaled to fit a half."""
+def proof_order(pages: int) -> list[Side]:
+    return [(page,) for page in range(1, pages + 1)]
+
+
+def creep_shifts(sides: list[Side], creep_mm: float, signature: int | None = None) -> list[float]:
+    """How far (pt) each side's pages move toward the spine, so that the inner sheets of a
+    folded booklet, which stick out further at the fore-edge and lose more to the trim, keep
+    their margins: nothing for the outer sheet, `creep_mm` for the innermost of a signature."""
+    sheets = len(sides) // 2
+    per_signature = (signature // 4) if signature else sheets
+    shifts = []
+    for index in range(len(sides)):
+        sheet = (index // 2) % max(1, per_signature)
+        inner = sheet / (per_signature - 1) if per_signature > 1 else 0
+        shifts.append(creep_mm * MM * inner)
+    return shifts
+
+
+def impose(pdf: Path, out: Path, sides: list[Side], sheet: tuple[float, float] = A4_LANDSCAPE,
+           shifts: list[float] | None = None) -> bytes:
+    """The PDF of `sides`: each sheet split into as many equal slots as a side has pages,
+    each page scaled to fit its slot; `shifts` move a side's pages toward the middle."""
     try:
         reader = pypdf.PdfReader(pdf)
     except (OSError, pypdf.errors.PyPdfError) as error:
         raise PamphletError([Problem(pdf, None, f"cannot read this PDF ({error})",
                                      "build the issue first")]) from None
     writer = pypdf.PdfWriter()
-    width, height = A4_LANDSCAPE
-    for left, right in sides:
-        sheet = writer.add_blank_page(width, height)
-        for slot, number in enumerate((left, right)):
+    width, height = sheet
+    for index, side in enumerate(sides):
+        paper = writer.add_blank_page(width, height)
+        shift = shifts[index] if shifts else 0.0
+        for slot, number in enumerate(side):
             if number is not None:
-                _place(sheet, reader.pages[number - 1], slot, width / 2, height)
+                inward = shift if slot == 0 else -shift
+                _place(paper, reader.pages[number - 1], slot, width / len(side), height, inward)
     buffer = io.BytesIO()
     writer.write(buffer)
     return buffer.getvalue()
 
 
 def _place(sheet: pypdf.PageObject, page: pypdf.PageObject, slot: int, half: float,
-           height: float) -> None:
+           height: float, inward: float = 0.0) -> None:
     box = page.trimbox
     w, h = float(box.width), float(box.height)
-    scale = min(half / w, height / h)
-    x = slot * half + (half - w * scale) / 2 - float(box.left) * scale
+    scale = min(half / w, height / h, 1.0)   # shrink to fit, never enlarge
+    x = slot * half + (half - w * scale) / 2 - float(box.left) * scale + inward
     y = (height - h * scale) / 2 - float(box.bottom) * scale
     sheet.merge_transformed_page(page, Transformation().scale(scale).translate(x, y))

@@ -11,7 +11,7 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 from pypdf.generic import ContentStream
 
-from .checks import foreign_fonts, marked_words, misplaced, missing_text, pdf_fonts, pdf_text
+from .checks import Hay, foreign_fonts, marked_words, misplaced, missing_text, pdf_fonts, pdf_text, words
 from .fonts import find_fonts
 from .layouts import Layout
 from .model import Article, Issue
@@ -20,6 +20,8 @@ from .targets import MM, Target, min_ppi
 
 EDGE_DPI = 50
 """Resolution of the page images that the edge and black-area checks look at."""
+WORDS_PER_LINE = 7
+"""About how many words a line of column text holds, to turn words into lines."""
 SOLID_SHARE = 0.15
 """A page more than this share solid black eats toner."""
 
@@ -62,15 +64,20 @@ def copyfit(issue: Issue, articles: list[Article], layout: Layout, rendered: Ren
     if issue.pages and pages != issue.pages:
         findings.append(Finding(f"the issue fills {pages} pages but the manifest plans "
                                 f"{issue.pages}"))
+    page_words = [marked_words(text) for text in _page_texts(rendered.pdf)]
     max_pages = layout.settings.get("max_pages")
     if max_pages and pages > max_pages:
-        findings.append(Finding(f"the {layout.name} layout takes at most {max_pages} pages, "
-                                f"this issue needs {pages}: shorten or drop an article",
-                                fatal=True))
+        over = [w for page in page_words[max_pages:] for w in page]
+        running_on = [a.source.name for a in articles
+                      if a.paragraphs and Hay(over).find(words(a.paragraphs[-1]), 0) is not None]
+        findings.append(Finding(
+            f"the {layout.name} layout takes at most {max_pages} pages, this issue needs "
+            f"{pages}: about {len(over)} words (~{max(1, len(over) // WORDS_PER_LINE)} lines) too "
+            "many" + (f"; the text runs past page {max_pages} from {running_on[0]} on"
+                      if running_on else "") + ": shorten or drop an article", fatal=True))
     if padding:
         findings.append(Finding(f"{padding} blank page(s) added to make the page count a "
                                 f"multiple of {layout.pad_to}"))
-    page_words = [marked_words(text) for text in _page_texts(rendered.pdf)]
     for message in misplaced(articles, rendered.start_pages, pages):
         findings.append(Finding(message + _overflow_words(message, page_words)))
     return findings
@@ -83,7 +90,7 @@ def _overflow_words(message: str, page_words: list[list[str]]) -> str:
         return ""
     want, start = numbers[-2], numbers[-1]
     extra = sum(len(w) for w in page_words[want - 1:start - 1])
-    return f" (about {extra} words too many before it, ~{max(1, extra // 7)} lines of text)"
+    return f" (about {extra} words too many before it, ~{max(1, extra // WORDS_PER_LINE)} lines)"
 
 
 def _page_texts(pdf: bytes) -> list[str]:

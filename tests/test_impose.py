@@ -5,10 +5,11 @@ from __future__ import annotations
 import io
 
 import pypdf
+import pypdfium2 as pdfium
 import pytest
 from test_cli import pamphlet
 
-from pamphlet.impose import booklet_order, impose, two_up_order
+from pamphlet.impose import booklet_order, creep_shifts, impose, two_up_order
 
 
 def test_eight_pages():
@@ -76,3 +77,56 @@ def test_impose_command(publication):
     result = pamphlet("impose", "issue-1", "--as", "booklet", "--signature", "6")
     assert result.exit_code == 1
     assert "a signature is a multiple of 4 pages" in result.output
+
+
+def test_creep_moves_inner_sheets_toward_the_spine():
+    sides = booklet_order(24)
+    shifts = creep_shifts(sides, 1.5)
+    mm = 72 / 25.4
+    assert shifts[0] == shifts[1] == 0, "the outer sheet stays put"
+    assert shifts[-1] == shifts[-2] == pytest.approx(1.5 * mm), "the innermost moves the most"
+    assert shifts == sorted(shifts)
+    # In signatures, each signature's own outer sheet stays put.
+    per_signature = creep_shifts(booklet_order(16, 8), 1.0, 8)
+    assert per_signature[0::4] == [0, 0, 0, 0][:len(per_signature[0::4])]
+    assert max(per_signature) == pytest.approx(1.0 * mm)
+
+
+def _ink_columns(data: bytes, sheet: int) -> tuple[int, int]:
+    """First and last inked pixel columns of a sheet rendered at 72 dpi (1 px = 1 pt)."""
+    document = pdfium.PdfDocument(data)
+    image = document[sheet].render(scale=1, grayscale=True).to_pil().convert("L")
+    document.close()
+    inked = image.point(lambda v: 255 if v < 160 else 0).getbbox()
+    assert inked is not None
+    return inked[0], inked[2]
+
+
+def test_creep_shifts_the_printed_pages(publication, tmp_path):
+    assert pamphlet("build", "issue-1").exit_code == 0
+    sides = booklet_order(2)  # one sheet: its back is the inner side
+    plain = impose(publication.pdf, tmp_path / "a.pdf", sides)
+    crept = impose(publication.pdf, tmp_path / "b.pdf", sides, shifts=[0, 0])
+    assert plain == crept
+    moved = impose(publication.pdf, tmp_path / "c.pdf", sides, shifts=[20.0, 20.0])
+    left, right = _ink_columns(plain, 0)
+    moved_left, moved_right = _ink_columns(moved, 0)
+    # Page 2 (left half) moves 20 pt right, page 1 (right half) 20 pt left.
+    assert moved_left - left == pytest.approx(20, abs=1.5)
+    assert right - moved_right == pytest.approx(20, abs=1.5)
+
+
+def test_a_proof_puts_each_page_on_its_own_sheet_never_enlarged(publication):
+    result = pamphlet("impose", "issue-1", "--as", "proof", "--paper", "a3")
+    assert result.exit_code == 0, result.output
+    out = publication.root / "build" / "issue-1.office.proof-a3.pdf"
+    reader = pypdf.PdfReader(out)
+    assert len(reader.pages) == 2
+    for sheet in reader.pages:
+        assert (round(float(sheet.mediabox.width)), round(float(sheet.mediabox.height))) == (842, 1191)
+    # The A4 bulletin page sits at actual size in the middle of the A3 sheet.
+    left, right = _ink_columns(out.read_bytes(), 0)
+    assert right - left <= 595 and left > (842 - 595) / 2 - 1
+    assert "Cleaners win the living wage" in reader.pages[0].extract_text()
+    result = pamphlet("impose", "issue-1", "--as", "proof", "--paper", "a5")
+    assert result.exit_code == 1 and "--paper a4 or a3" in result.output
