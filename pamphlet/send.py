@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import inspect
 import io
 import smtplib
 import socket
@@ -24,9 +23,8 @@ from pathlib import Path
 
 import pypdf
 
-from . import build as build_module
 from .branches import Branch, load_branches, parse_address
-from .build import load
+from .build import build, load, output_path
 from .errors import PamphletError, Problem, Problems, display_path
 from .mailing import (
     Attachment,
@@ -97,18 +95,6 @@ class Result:
 # --- the PDFs ---------------------------------------------------------------------------------
 
 
-def _build_accepts_target() -> bool:
-    # The print targets (build(..., target=)) may not be in this version of the pipeline yet.
-    return "target" in inspect.signature(build_module.build).parameters
-
-
-def target_pdf(issue: Issue, target: str) -> Path:
-    """Where `pamphlet build` puts the target's PDF."""
-    if _build_accepts_target():
-        return issue.root / "build" / f"{issue.name}.{target}.pdf"
-    return issue.root / "build" / f"{issue.name}.pdf"
-
-
 def edition_pdf(manifest: Path, issue: Issue, branch: Branch, target: str,
                 progress: Callable[[str], None] = lambda message: None,
                 warn: Callable[[str], None] = lambda message: None) -> Path:
@@ -119,16 +105,12 @@ def edition_pdf(manifest: Path, issue: Issue, branch: Branch, target: str,
         key = hashlib.sha256(f"{target}\0{branch.contact}".encode()).hexdigest()[:12]
         pdf = issue.root / "build" / EDITIONS / f"{issue.name}.{target}.{key}.pdf"
     else:
-        pdf = target_pdf(issue, target)
+        pdf = output_path(issue.root, issue.name, target)
     if not _fresh(pdf, issue_inputs(manifest, issue)):
         progress(f"building the PDF for {branch.name}" if branch.contact else
                  f"building {pdf.name}")
-        kwargs: dict[str, object] = {"out": pdf, "progress": progress}
-        if branch.contact:
-            kwargs["contact"] = branch.contact
-        if _build_accepts_target():
-            kwargs["target"] = target
-        result = build_module.build(manifest, **kwargs)  # type: ignore[arg-type]
+        result = build(manifest, out=pdf, progress=progress, contact=branch.contact or None,
+                       target=target)
         for warning in result.warnings:
             warn(f"{pdf.name}: {warning}" if branch.contact else warning)
     return pdf

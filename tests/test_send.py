@@ -24,8 +24,9 @@ from typer.testing import CliRunner
 
 from pamphlet import cli
 from pamphlet.branches import Branch
+from pamphlet.build import output_path
 from pamphlet.errors import PamphletError
-from pamphlet.send import deliver, edition_pdf, plan_send, target_pdf
+from pamphlet.send import deliver, edition_pdf, plan_send
 from pamphlet.sendlog import SendLog
 from pamphlet.sendsettings import Secret
 
@@ -148,7 +149,7 @@ def test_send_over_tls_with_login_delivers_each_branch_once(paper, authority, se
         assert results_by_branch(results) == {"Northgate": "delivered", "Riverside": "delivered",
                                               "Eastgate": "delivered"}
         assert mailbox.logins == [USER]  # one session for all three
-        pdf = target_pdf(plan.issue, "email").read_bytes()
+        pdf = output_path(plan.issue.root, plan.issue.name, "email").read_bytes()
         assert len(mailbox.received) == 3
         first = mailbox.received[0]
         assert first.mail_from == "sheet@example.org"
