@@ -25,11 +25,16 @@ SOFT_BREAK = "\x02"
 
 def pdf_text(pdf: bytes) -> str:
     """The PDF's text in drawing order, line by line (PDFium keeps block boundaries apart)."""
+    return "\n".join(page_texts(pdf))
+
+
+def page_texts(pdf: bytes) -> list[str]:
+    """Each page's text, as `pdf_text` reads it."""
     import pypdfium2 as pdfium  # here, not at the top: small commands need no PDF libraries
 
     document = pdfium.PdfDocument(pdf)
     try:
-        return "\n".join(page.get_textpage().get_text_bounded() for page in document)
+        return [page.get_textpage().get_text_bounded() for page in document]
     finally:
         document.close()
 

@@ -11,7 +11,17 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 from pypdf.generic import ContentStream
 
-from .checks import Hay, foreign_fonts, marked_words, misplaced, missing_text, pdf_fonts, pdf_text, words
+from .checks import (
+    Hay,
+    foreign_fonts,
+    marked_words,
+    misplaced,
+    missing_text,
+    page_texts,
+    pdf_fonts,
+    pdf_text,
+    words,
+)
 from .fonts import find_fonts
 from .layouts import Layout
 from .model import Article, Issue
@@ -64,7 +74,7 @@ def copyfit(issue: Issue, articles: list[Article], layout: Layout, rendered: Ren
     if issue.pages and pages != issue.pages:
         findings.append(Finding(f"the issue fills {pages} pages but the manifest plans "
                                 f"{issue.pages}"))
-    page_words = [marked_words(text) for text in _page_texts(rendered.pdf)]
+    page_words = [marked_words(text) for text in page_texts(rendered.pdf)]
     max_pages = layout.settings.get("max_pages")
     if max_pages and pages > max_pages:
         over = [w for page in page_words[max_pages:] for w in page]
@@ -91,14 +101,6 @@ def _overflow_words(message: str, page_words: list[list[str]]) -> str:
     want, start = numbers[-2], numbers[-1]
     extra = sum(len(w) for w in page_words[want - 1:start - 1])
     return f" (about {extra} words too many before it, ~{max(1, extra // WORDS_PER_LINE)} lines)"
-
-
-def _page_texts(pdf: bytes) -> list[str]:
-    document = pdfium.PdfDocument(pdf)
-    try:
-        return [page.get_textpage().get_text_bounded() for page in document]
-    finally:
-        document.close()
 
 
 def page_geometry(pdf: bytes, layout: Layout, target: Target) -> list[Finding]:
