@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-
-import pypdf
-import pypdfium2 as pdfium
-import pypdfium2.raw as pdfium_c
-from pypdf.generic import ContentStream
+from typing import Any
 
 from .checks import (
     Hay,
@@ -106,6 +102,8 @@ def _overflow_words(message: str, page_words: list[list[str]]) -> str:
 def page_geometry(pdf: bytes, layout: Layout, target: Target) -> list[Finding]:
     """Every page has the layout's trim size; the print shop's pages carry the bleed box
     3 mm beyond it; any other target's page is exactly the trim, so 'actual size' prints."""
+    import pypdf  # the PDF libraries load when a PDF is checked, not with the command
+
     size = layout.page_size_mm
     findings: list[Finding] = []
     reader = pypdf.PdfReader(io.BytesIO(pdf))
@@ -132,6 +130,9 @@ def page_geometry(pdf: bytes, layout: Layout, target: Target) -> list[Finding]:
 
 def picture_resolution(pdf: bytes, target: Target, layout: Layout) -> list[Finding]:
     """Pictures too coarse for the target at the size they are printed."""
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
+
     least = min_ppi(target, layout)
     findings = []
     document = pdfium.PdfDocument(pdf)
@@ -153,6 +154,8 @@ def picture_resolution(pdf: bytes, target: Target, layout: Layout) -> list[Findi
 def colours(pdf: bytes, target: Target) -> list[Finding]:
     """Colours the target cannot print: anything RGB for the print shop; anything but
     black ink for the office."""
+    import pypdf
+
     reader = pypdf.PdfReader(io.BytesIO(pdf))
     findings = []
     for number, page in enumerate(reader.pages, start=1):
@@ -169,7 +172,10 @@ def colours(pdf: bytes, target: Target) -> list[Finding]:
     return findings
 
 
-def _colour_problems(owner: object, resources: object, colour: str, seen: set[int]) -> list[str]:
+def _colour_problems(owner: Any, resources: Any, colour: str, seen: set[int]) -> list[str]:
+    import pypdf
+    from pypdf.generic import ContentStream
+
     resources = resources.get_object() if resources is not None else {}
     found: list[str] = []
     content = owner.get_contents() if isinstance(owner, pypdf.PageObject) else owner
@@ -205,6 +211,8 @@ def _colour_problems(owner: object, resources: object, colour: str, seen: set[in
 
 def edges_and_black(pdf: bytes, target: Target) -> list[Finding]:
     """Nothing printed within the unprintable edge; no page mostly solid black."""
+    import pypdfium2 as pdfium
+
     findings = []
     document = pdfium.PdfDocument(pdf)
     try:
