@@ -9,44 +9,63 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import weasyprint
 from PIL import Image, ImageChops, ImageCms, ImageOps
-from weasyprint.text.fonts import FontConfiguration
-from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from .finishing import finisher_for
 
 MAX_RESOURCE_BYTES = 64 * 1024 * 1024
 
+# WeasyPrint is imported when the first page is laid out, not with this module: `pamphlet
+# --help` and the commands that lay out nothing start without it (about 0.4 s).
 
-class LocalFetcher(URLFetcher):
-    """Loads file: URLs inside the allowed folders and nothing else: no network at all.
-    Pictures are handed over in the target's colours: greys, CMYK, or as they are."""
 
-    def __init__(self, roots: list[Path], colour: str = "rgb", profile: Path | None = None) -> None:
-        super().__init__(allowed_protocols=["file"], allow_redirects=False)
-        self.roots = [r.resolve() for r in roots]
-        self.colour = colour
-        self.profile = profile
+def __getattr__(name: str) -> Any:
+    if name == "LocalFetcher":
+        return _local_fetcher()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-    def fetch(self, url: str, headers: object = None) -> URLFetcherResponse:
-        parts = urlsplit(url)
-        path = Path(unquote(parts.path)).resolve() if parts.scheme == "file" else None
-        if path is None or not any(path.is_relative_to(root) for root in self.roots):
-            raise ValueError(f"pamphlet loads only files inside the publication folder: {url}")
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RESOURCE_BYTES:
-            raise ValueError(f"not a regular file of at most {MAX_RESOURCE_BYTES >> 20} MB: {url}")
-        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        data = path.read_bytes()
-        if mime in CONVERTIBLE and self.colour == "grey":
-            data, mime = in_greys(data, mime)
-        elif mime in CONVERTIBLE and self.colour == "cmyk" and self.profile:
-            data, mime = in_print_colours(data, mime, self.profile)
-        return URLFetcherResponse(path.as_uri(), data, {"Content-Type": mime})
+
+@cache
+def _local_fetcher() -> type:
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+    class LocalFetcher(URLFetcher):
+        """Loads file: URLs inside the allowed folders and nothing else: no network at all.
+        Pictures are handed over in the target's colours: greys, CMYK, or as they are."""
+
+        def __init__(self, roots: list[Path], colour: str = "rgb",
+                     profile: Path | None = None) -> None:
+            super().__init__(allowed_protocols=["file"], allow_redirects=False)
+            self.roots = [r.resolve() for r in roots]
+            self.colour = colour
+            self.profile = profile
+
+        def fetch(self, url: str, headers: object = None) -> URLFetcherResponse:
+            return URLFetcherResponse(*_fetch(self, url))
+
+    return LocalFetcher
+
+
+def _fetch(self: Any, url: str) -> tuple[str, bytes, dict[str, str]]:
+    parts = urlsplit(url)
+    path = Path(unquote(parts.path)).resolve() if parts.scheme == "file" else None
+    if path is None or not any(path.is_relative_to(root) for root in self.roots):
+        raise ValueError(f"pamphlet loads only files inside the publication folder: {url}")
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RESOURCE_BYTES:
+        raise ValueError(f"not a regular file of at most {MAX_RESOURCE_BYTES >> 20} MB: {url}")
+    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    data = path.read_bytes()
+    if mime in CONVERTIBLE and self.colour == "grey":
+        data, mime = in_greys(data, mime)
+    elif mime in CONVERTIBLE and self.colour == "cmyk" and self.profile:
+        data, mime = in_print_colours(data, mime, self.profile)
+    return path.as_uri(), data, {"Content-Type": mime}
 
 
 CONVERTIBLE = {"image/jpeg", "image/png", "image/gif", "image/webp"}
@@ -103,6 +122,8 @@ class Rendered:
     """The page (from 1) where each element with an id starts."""
     messages: list[str] = field(default_factory=list)
     """What WeasyPrint reported (things it could not load or lay out), in plain words."""
+    bookmark_levels: list[int] = field(default_factory=list)
+    """The level of each PDF outline entry, in order (sections.py rebuilds the outline)."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +148,10 @@ def render(html: str, base: Path, roots: list[Path],
            options: RenderOptions = RenderOptions()) -> Rendered:
     """Lay out `html` and write the PDF; relative URLs are read from `base`, files only from
     `roots`."""
-    fetcher = LocalFetcher(roots, options.colour, options.profile)
+    import weasyprint
+    from weasyprint.text.fonts import FontConfiguration
+
+    fetcher = _local_fetcher()(roots, options.colour, options.profile)
     weasy_options: dict[str, object] = {"optimize_images": True}
     if options.pdf_variant:
         weasy_options["pdf_variant"] = options.pdf_variant
@@ -149,7 +173,8 @@ def render(html: str, base: Path, roots: list[Path],
     for number, page in enumerate(document.pages, start=1):
         for anchor in page.anchors:
             starts.setdefault(anchor, number)
-    return Rendered(pdf, len(document.pages), starts, messages)
+    levels = [bookmark[0] for page in document.pages for bookmark in page.bookmarks]
+    return Rendered(pdf, len(document.pages), starts, messages, levels)
 
 
 class _ListHandler(logging.Handler):
