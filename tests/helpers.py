@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pypdfium2 as pdfium
 from PIL import Image
+from typer.testing import CliRunner, Result
 
+from pamphlet import cli
 from pamphlet.checks import words
 
 
@@ -37,3 +39,8 @@ def find_sequence(hay: list[str], needle: list[str]) -> int:
 def pixels(image: Image.Image) -> list[tuple[int, int, int]]:
     data = image.convert("RGB").tobytes()
     return [tuple(data[i:i + 3]) for i in range(0, len(data), 3)]
+
+
+def pamphlet(*args: str) -> Result:
+    """Run the `pamphlet` command in-process; `output` holds what it wrote to stderr too."""
+    return CliRunner().invoke(cli.app, list(args))
