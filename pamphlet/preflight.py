@@ -144,7 +144,7 @@ def picture_resolution(pdf: bytes, target: Target, layout: Layout) -> list[Findi
                 if 0 < ppi < least:
                     findings.append(Finding(
                         f"page {number}: a picture is printed at {ppi:.0f} ppi, below the "
-                        f"{least} ppi a {target.name} PDF needs: use a larger original or "
+                        f"{least} ppi the {target.name} PDF needs: use a larger original or "
                         "print it smaller"))
     finally:
         document.close()
