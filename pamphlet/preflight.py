@@ -4,6 +4,7 @@ in words an editor can act on. `build` and `check` both run it."""
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +47,7 @@ def preflight(issue: Issue, articles: list[Article], layout: Layout, target: Tar
               rendered: Rendered, padding: int = 0) -> list[Finding]:
     pdf = rendered.pdf
     findings = [Finding(w) for article in articles for w in article.warnings]
-    findings += [Finding(f"WeasyPrint: {message}") for message in rendered.messages]
+    findings += [Finding(_plain(message)) for message in rendered.messages]
     findings += copyfit(issue, articles, layout, rendered, padding)
     findings += [Finding(str(m)) for m in missing_text(articles, marked_words(pdf_text(pdf)))]
     used = pdf_fonts(pdf)
@@ -61,6 +62,15 @@ def preflight(issue: Issue, articles: list[Article], layout: Layout, target: Tar
     if target.size_budget:
         findings += size_budget(len(pdf), rendered.page_count, layout)
     return findings
+
+
+def _plain(message: str) -> str:
+    """WeasyPrint's report of a character no font has, in an editor's words."""
+    match = re.search(r'unsupported by fonts: (".*") \((U\+[0-9A-F]+)\)', message)
+    if match:
+        return (f"no font has the character {match[1]} ({match[2]}): it prints as an empty box; "
+                "replace it, or add a font that has it to fonts/")
+    return f"WeasyPrint: {message}"
 
 
 def copyfit(issue: Issue, articles: list[Article], layout: Layout, rendered: Rendered,

@@ -49,3 +49,11 @@ def test_an_unknown_target_is_one_plain_line(publication):
     assert result.exit_code == 1
     assert "there is no target called 'photocopier'" in result.output
     assert "office, printshop, email, archive" in result.output
+
+
+def test_a_character_no_font_has_is_named_in_plain_words(publication):
+    short = publication.root / "issues" / "issue-1" / "short.md"
+    short.write_text(short.read_text() + "\n\nThe sign said \U000F0001 in a private-use glyph.\n")
+    result = pamphlet("check", "issue-1")
+    assert result.exit_code == 0, result.output
+    assert 'no font has the character "\U000F0001" (U+F0001): it prints as an empty box' in result.output
