@@ -20,6 +20,9 @@ from .output import exclusive, write_atomically
 from .preflight import Finding, preflight
 from .publication import root_of_manifest
 from .render import Rendered, RenderOptions, render
+from .sections import lay_out_sections, placement_hints
+from .sections import wanted as sections_wanted
+from .speed import setup as speed_setup
 from .targets import (
     DEFAULT_PROFILE,
     PROFILE_CONDITION,
@@ -87,6 +90,7 @@ def build_targets(manifest: Path, targets: list[str] | None = None, out: Path | 
                   limits: Limits = DEFAULT_LIMITS, contact: str | None = None) -> list[BuildResult]:
     """Build each target (default: the manifest's `targets`, else the layout's) in turn."""
     started = time.perf_counter()
+    speed_setup()
     issue, articles, layout = _load_limited(manifest, limits, progress)
     if contact:
         issue.branch_contact = contact
@@ -194,12 +198,15 @@ def lay_out(issue: Issue, articles: list[Article], layout: Layout,
     options = render_options(issue, articles, layout, target)
     progress("laying out the pages")
     html = compose(issue, articles, layout, target=target)
-    rendered = _render(html, issue, layout, roots, limits, progress, options)
+    planned = issue.pages or layout.settings.get("pages")
+    rendered = _render(html, issue, layout, roots, limits, progress, options,
+                       placement_hints(articles, 0, planned))
     short = -rendered.page_count % layout.pad_to
     if short:
         progress(f"adding {short} blank page(s) to make a multiple of {layout.pad_to}")
         html = compose(issue, articles, layout, padding=short, target=target)
-        rendered = _render(html, issue, layout, roots, limits, progress, options)
+        rendered = _render(html, issue, layout, roots, limits, progress, options,
+                           placement_hints(articles, short, planned))
     return html, rendered, short
 
 
@@ -226,12 +233,21 @@ def render_options(issue: Issue, articles: list[Article], layout: Layout,
 
 
 def _render(html: str, issue: Issue, layout: Layout, roots: list[Path],
-            limits: Limits, progress: Progress, options: RenderOptions) -> Rendered:
+            limits: Limits, progress: Progress, options: RenderOptions,
+            hints: list[int | None] | None = None) -> Rendered:
+    """Section by section in parallel, with a cache (sections.py), where the layout is made
+    of runs of pages; otherwise the whole document in one pass."""
     def step(message: str) -> None:
         if plain := plain_progress(message):
             progress(plain)
 
     try:
+        if sections_wanted(options):
+            cache = issue.root / "build" / ".cache" / "sections"
+            done = lay_out_sections(html, issue.root, roots, options, limits, render, hints,
+                                    cache, progress)
+            if done is not None:
+                return done
         return run_limited(render, (html, issue.root, roots, options), limits, step)
     except LimitExceeded as stop:
         raise PamphletError([Problem(issue.manifest, None,

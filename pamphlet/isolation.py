@@ -11,7 +11,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import IO, Any, TypeVar
@@ -94,6 +94,105 @@ def run_limited(func: Callable[..., T], args: tuple[Any, ...], limits: Limits,
     if status == "memory":
         raise LimitExceeded("memory", limits)
     raise ChildFailed(*payload)
+
+
+def run_many(func: Callable[..., T], calls: list[tuple[Any, ...]], limits: Limits,
+             workers: int = 2, progress: Callable[[str], None] | None = None) -> list[T]:
+    """`[func(*args) for args in calls]`, shared out among `workers` forked children that each
+    take the next call when they finish one. Each child has the memory limit; all of them
+    together have the time limit. In-process, one after another, where fork is missing."""
+    if not can_isolate() or workers <= 1 or len(calls) <= 1:
+        return [run_limited(func, args, limits, progress) for args in calls]
+    context = multiprocessing.get_context("fork")
+    deadline = time.monotonic() + limits.seconds
+    results: dict[int, T] = {}
+    pending = list(enumerate(calls))
+    running: dict[Connection, tuple[multiprocessing.process.BaseProcess, IO[bytes], int]] = {}
+    files = ExitStack()
+    try:
+        for _ in range(min(workers, len(calls))):
+            parent_end, child_end = context.Pipe(duplex=True)
+            stderr = files.enter_context(tempfile.TemporaryFile())  # noqa: SIM115 (closed by files)
+            child = context.Process(target=_worker, args=(child_end, func, limits.memory_mb,
+                                                          stderr.fileno()))
+            child.start()
+            child_end.close()
+            index, args = pending.pop(0)
+            parent_end.send(args)
+            running[parent_end] = (child, stderr, index)
+        while running:
+            ready = multiprocessing.connection.wait(list(running),
+                                                    max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise LimitExceeded("time", limits)
+            for connection in ready:
+                assert isinstance(connection, Connection)
+                child, stderr, index = running[connection]
+                try:
+                    status, payload = connection.recv()
+                except EOFError:
+                    raise LimitExceeded("crash", limits, _tail(stderr)) from None
+                if status == "progress":
+                    if progress is not None:
+                        progress(payload)
+                    continue
+                if status != "ok":
+                    _raise_for(status, payload, limits)
+                results[index] = payload
+                if pending:
+                    index, args = pending.pop(0)
+                    connection.send(args)
+                    running[connection] = (child, stderr, index)
+                else:
+                    connection.send(None)
+                    del running[connection]
+                    connection.close()
+                    child.join()
+    finally:
+        for connection, (child, _, _) in running.items():
+            if child.is_alive():
+                child.kill()
+            child.join()
+            connection.close()
+        files.close()
+    return [results[i] for i in range(len(calls))]
+
+
+def _raise_for(status: str, payload: Any, limits: Limits) -> None:
+    if status == "problems":
+        raise PamphletError(payload)
+    if status == "memory":
+        raise LimitExceeded("memory", limits)
+    raise ChildFailed(*payload)
+
+
+def _worker(connection: Connection, func: Callable[..., Any], memory_mb: int,
+            stderr: int) -> None:
+    """A child of `run_many`: calls `func` with each argument tuple it is sent until None."""
+    os.dup2(stderr, 2)
+    try:
+        logger = logging.getLogger(PROGRESS_LOGGER)
+        logger.setLevel(logging.INFO)
+        logger.addHandler(_Forward(lambda message: connection.send(("progress", message))))
+        mapped = _address_space()
+        if mapped:
+            limit = mapped + memory_mb * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        while (args := connection.recv()) is not None:
+            try:
+                connection.send(("ok", func(*args)))
+            except PamphletError as error:
+                connection.send(("problems", error.problems))
+            except MemoryError:
+                connection.send(("memory", None))
+            except BaseException as error:
+                connection.send(("error", (f"{type(error).__name__}: {error}",
+                                           traceback.format_exc())))
+    except (EOFError, OSError):
+        pass  # the parent has gone or stopped us: nothing to report to
+    finally:
+        connection.close()
+        os._exit(0)
 
 
 def _tail(stderr: IO[bytes]) -> str:

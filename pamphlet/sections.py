@@ -1,0 +1,476 @@
+"""Laying out an issue section by section: each run of pages (a newspaper's `<section class="run">`)
+is laid out on its own, in parallel worker processes, its PDF kept in a cache under
+build/.cache/sections/ by a hash of everything that went into it; then the pages are put
+together into one PDF.
+
+A section laid out alone must come out exactly as it would in the whole document, so each
+section's document is the whole document's head (fonts, stylesheets) with:
+
+* blank pages in front of the section, one or two, so that its first page is a left or right
+  page as in the whole issue and is never the document's `:first` page; `@page :first
+  { counter-set: page N }` numbers them so that the section's first page has its real number.
+  They are dropped when the pages are put together;
+* for each `href="#id"` (or any `="#id"` attribute, such as the teasers' `data-end`) that points
+  into another section, an empty page after the section with that id on it, on a named page
+  whose counter is set to the page the id is really on, so `target-counter()` ("See page 6")
+  prints the right number. Those pages are dropped too.
+
+Where each section starts is guessed first (from the manifest's placements, and from the page
+counts of earlier builds), then checked against what the sections really filled; a section
+laid out on a wrong guess is laid out again. Whatever this cannot do the same as one pass
+(a layout with `counter(pages)`, a PDF/A or tagged PDF, fewer than two sections) returns None
+and the caller renders the whole document in one pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urljoin, urlsplit
+
+from . import __version__
+from .compose import group_sections
+from .isolation import Limits, run_many
+from .model import Article
+from .render import Rendered
+
+SECTION_START = re.compile(r'^<section class="run[ "]', re.MULTILINE)
+REFERENCE = re.compile(r'="#([^"\s]+)"')
+IDENTIFIER = re.compile(r'\sid="([^"]+)"')
+RESOURCE = re.compile(r'(?:src|href)="([^"#][^"]*)"|url\(\s*["\']?([^"\')]+)["\']?\s*\)')
+PLACEHOLDER = "pamphlet-at-"
+CACHE_ENTRIES = 600
+"""Sections kept in a publication's cache (about 0.2 MB each): a few issues' worth."""
+WORKERS = max(1, min(4, os.cpu_count() or 1))
+
+
+FLAT_VARIANTS = (None, "pdf/x-1a", "pdf/x-3", "pdf/x-4")
+"""PDF variants whose pages can be put together with their catalog's output intent and
+metadata; tagged (PDF/UA) and archival (PDF/A) files are laid out in one pass."""
+
+
+def wanted(options: object) -> bool:
+    """Whether to try sections for a render with these RenderOptions (PAMPHLET_SECTIONS=0
+    turns them off)."""
+    if os.environ.get("PAMPHLET_SECTIONS", "1").strip().lower() in ("0", "no", "off", "false"):
+        return False
+    return (getattr(options, "pdf_variant", None) in FLAT_VARIANTS
+            and not getattr(options, "attachments", ()))
+
+
+@dataclass
+class Split:
+    """The composed HTML cut into its sections."""
+
+    head: str
+    """Everything up to and including `<body ...>`."""
+    parts: list[str]
+    tail: str
+
+    def ids(self, index: int) -> list[str]:
+        return IDENTIFIER.findall(self.parts[index])
+
+    def references(self, index: int) -> list[str]:
+        """The ids this section points to that are defined in another section."""
+        own = set(self.ids(index))
+        return list(dict.fromkeys(r for r in REFERENCE.findall(self.parts[index]) if r not in own))
+
+
+def split(html: str) -> Split | None:
+    """The sections of a composed document, or None if it is not made of two or more
+    top-level `<section class="run ...">` elements."""
+    body = re.search(r"<body[^>]*>", html)
+    end = html.rfind("</body>")
+    if body is None or end < body.end() or "counter(pages" in html:
+        return None
+    starts = [m.start() for m in SECTION_START.finditer(html, body.end(), end)]
+    if len(starts) < 2 or html[body.end():starts[0]].strip():
+        return None
+    parts = [html[a:b] for a, b in zip(starts, [*starts[1:], end], strict=True)]
+    if any(p.count("<section") != p.count("</section>") for p in parts):
+        return None  # a section inside a section: not ours to cut
+    return Split(html[:starts[0]], parts, html[end:])
+
+
+@dataclass
+class Plan:
+    """How one section is to be laid out: where it starts and the pages of the ids it points
+    to in other sections."""
+
+    index: int
+    start: int
+    targets: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def skip(self) -> int:
+        """Blank pages in front: none for page 1; 1 before an even page, 2 before an odd one."""
+        return 0 if self.start == 1 else (1 if self.start % 2 == 0 else 2)
+
+
+def section_document(parts: Split, plan: Plan) -> str:
+    """The whole document's head with this one section (see the module's docstring)."""
+    css = []
+    if plan.skip:
+        css.append(f"@page :first {{ counter-set: page {plan.start - plan.skip} }}")
+    by_page: dict[int, list[str]] = {}
+    for ident, page in plan.targets.items():
+        by_page.setdefault(page, []).append(ident)
+    placeholders = []
+    for page, idents in sorted(by_page.items()):
+        css.append(f"@page {PLACEHOLDER}{page} {{ counter-set: page {page} }}")
+        anchors = "".join(f'<div id="{ident}"></div>' for ident in idents)
+        placeholders.append(f'<div style="page: {PLACEHOLDER}{page}">{anchors}</div>')
+    style = f"<style>{' '.join(css)}</style>\n" if css else ""
+    head = parts.head.replace("</head>", style + "</head>", 1) if style else parts.head
+    blanks = '<div style="break-after: page"></div>' * plan.skip
+    return head + blanks + parts.parts[plan.index] + "".join(placeholders) + parts.tail
+
+
+@dataclass
+class Laid:
+    """One section as laid out: its own pages only."""
+
+    pdf: bytes
+    skip: int
+    pages: int
+    anchors: dict[str, int]
+    """Each id of the section and the page it starts on, counted from the section's first."""
+    messages: list[str]
+    levels: list[int] | None = None
+    """The bookmark level of each outline item, in order (None: not known)."""
+
+
+def _laid(rendered: Rendered, plan: Plan, ids: list[str]) -> Laid:
+    first_placeholder = min((rendered.start_pages[i] for i in plan.targets
+                             if i in rendered.start_pages), default=rendered.page_count + 1)
+    pages = first_placeholder - 1 - plan.skip
+    anchors = {i: rendered.start_pages[i] - plan.skip - 1 for i in ids if i in rendered.start_pages}
+    levels = getattr(rendered, "bookmark_levels", None)
+    return Laid(rendered.pdf, plan.skip, pages, anchors, list(rendered.messages),
+                list(levels) if levels is not None else None)
+
+
+class Cache:
+    """Laid-out sections on disk, by key; and, by the section's HTML alone, how many pages it
+    filled last time and where its ids fell (for the next build's guesses)."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+        self.files: dict[str, str] = {}
+
+    def get(self, key: str) -> Laid | None:
+        if self.folder is None:
+            return None
+        try:
+            meta = json.loads((self.folder / f"{key}.json").read_text(encoding="utf-8"))
+            pdf = (self.folder / f"{key}.pdf").read_bytes()
+        except (OSError, ValueError):
+            return None
+        return Laid(pdf, meta["skip"], meta["pages"], meta["anchors"], meta["messages"],
+                    meta.get("levels"))
+
+    def put(self, key: str, laid: Laid, shape_key: str) -> None:
+        if self.folder is None:
+            return
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            meta = {"skip": laid.skip, "pages": laid.pages, "anchors": laid.anchors,
+                    "messages": laid.messages, "levels": laid.levels}
+            _write(self.folder / f"{key}.pdf", laid.pdf)
+            _write(self.folder / f"{key}.json", json.dumps(meta).encode())
+            shape = {"pages": laid.pages, "anchors": laid.anchors}
+            _write(self.folder / f"shape-{shape_key}.json", json.dumps(shape).encode())
+        except OSError:
+            pass  # a cache that cannot be written only makes the next build slower
+
+    def shape(self, shape_key: str) -> dict[str, Any] | None:
+        if self.folder is None:
+            return None
+        try:
+            found = json.loads((self.folder / f"shape-{shape_key}.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+        return found if isinstance(found, dict) else None
+
+    def prune(self, keep: int = CACHE_ENTRIES) -> None:
+        if self.folder is None:
+            return
+        try:
+            entries = sorted(self.folder.glob("*.pdf"), key=lambda p: p.stat().st_mtime)
+            for old in entries[:-keep]:
+                old.unlink(missing_ok=True)
+                old.with_suffix(".json").unlink(missing_ok=True)
+        except OSError:
+            pass
+
+    def digest(self, path: Path) -> str:
+        """The hash of a file's bytes (each file read once per build)."""
+        name = str(path)
+        if name not in self.files:
+            try:
+                self.files[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError:
+                self.files[name] = "missing"
+        return self.files[name]
+
+
+def _write(path: Path, data: bytes) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(handle, "wb") as out:
+        out.write(data)
+    os.replace(temporary, path)
+
+
+def resource_files(html: str, base: str, cache: Cache, seen: set[str] | None = None) -> list[str]:
+    """Digests of the local files `html` (or a stylesheet) refers to, and of the files those
+    stylesheets refer to in turn."""
+    seen = set() if seen is None else seen
+    out = []
+    for match in RESOURCE.finditer(html):
+        url = urljoin(base, (match[1] or match[2]).strip())
+        parts = urlsplit(url)
+        if parts.scheme != "file" or url in seen:
+            continue
+        seen.add(url)
+        path = Path(unquote(parts.path))
+        out.append(f"{url} {cache.digest(path)}")
+        if path.suffix == ".css" and path.is_file():
+            try:
+                text = path.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            out += resource_files(text, url, cache, seen)
+    return out
+
+
+def cache_key(document: str, base: str, options: object, cache: Cache) -> str:
+    import weasyprint
+
+    digest = hashlib.sha256()
+    for piece in (f"pamphlet {__version__} weasyprint {weasyprint.__version__}", repr(options),
+                  base, document, *resource_files(document, base, cache)):
+        digest.update(piece.encode("utf-8", "surrogatepass"))
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def placement_hints(articles: list[Article], padding: int = 0,
+                    planned: int | None = None) -> list[int | None]:
+    """The page each section of a newspaper-like layout is placed on, where the manifest says
+    (None where it follows on): one per section of compose.group_sections, with the `padding`
+    house advertisements before the back page (or at the end)."""
+    hints: list[int | None] = []
+    sections = group_sections(articles)
+    for section in sections:
+        if section.kind == "back":
+            hints += [None] * padding
+        if section.kind == "front":
+            hints.append(1)
+        elif section.kind == "page":
+            hints.append(section.page)
+        elif section.kind == "centre" and planned:
+            hints.append(planned // 2)
+        else:
+            hints.append(None)
+    if not any(s.kind == "back" for s in sections):
+        hints += [None] * padding
+    return hints
+
+
+RenderFunction = Callable[[str, Path, list[Path], Any], Rendered]
+
+
+def lay_out_sections(html: str, base: Path, roots: list[Path], options: object,
+                     limits: Limits, render: RenderFunction,
+                     hints: list[int | None] | None = None, cache_folder: Path | None = None,
+                     progress: Callable[[str], None] = lambda message: None,
+                     workers: int = WORKERS) -> Rendered | None:
+    """Lay out `html` section by section (see the module's docstring) with `render(html,
+    base, roots, options)` in `workers` processes; None if it cannot be done that way.
+    `hints` are the pages the sections are meant to start on, where the manifest says."""
+    parts = split(html)
+    if parts is None:
+        return None
+    import weasyprint  # noqa: F401  (once, before the workers fork, not once in each)
+
+    count = len(parts.parts)
+    cache = Cache(cache_folder)
+    base_url = base.resolve().as_uri() + "/"
+    shape_keys = [hashlib.sha256(p.encode("utf-8", "surrogatepass")).hexdigest()
+                  for p in parts.parts]
+    shapes = [cache.shape(k) for k in shape_keys]
+    owner = {ident: i for i in range(count) for ident in parts.ids(i)}
+    hints = hints if hints is not None and len(hints) == count else [None] * count
+
+    laid: dict[int, Laid] = {}
+    used: dict[int, Plan] = {}
+    for _round in range(4):
+        starts = _starts(count, laid, shapes, hints)
+        plans = []
+        for i in range(count):
+            targets = {r: _page_of(r, owner, starts, laid, shapes, parts)
+                       for r in parts.references(i) if r in owner}
+            plan = Plan(i, starts[i], targets)
+            if used.get(i) != plan:
+                plans.append(plan)
+        if not plans:
+            break
+        documents = {p.index: section_document(parts, p) for p in plans}
+        keys = {p.index: cache_key(documents[p.index], base_url, options, cache) for p in plans}
+        todo = []
+        for plan in plans:
+            found = cache.get(keys[plan.index])
+            if found is not None:
+                laid[plan.index] = found
+                used[plan.index] = plan
+            else:
+                todo.append(plan)
+        if todo:
+            progress(f"laying out {len(todo)} of {count} sections"
+                     + (f" on {min(workers, len(todo))} cores" if workers > 1 and len(todo) > 1
+                        else ""))
+            results = run_many(render, [(documents[p.index], base, roots, options) for p in todo],
+                               limits, workers)
+            for plan, rendered in zip(todo, results, strict=True):
+                section = _laid(rendered, plan, parts.ids(plan.index))
+                laid[plan.index] = section
+                used[plan.index] = plan
+                cache.put(keys[plan.index], section, shape_keys[plan.index])
+    else:
+        return None  # the guesses did not settle: one pass will do it
+    cache.prune()
+    progress("putting the sections together")
+    starts = _starts(count, laid, shapes, hints)
+    start_pages = {ident: starts[i] + page for i in range(count)
+                   for ident, page in laid[i].anchors.items()}
+    pdf = assemble([laid[i] for i in range(count)])
+    messages = [m for i in range(count) for m in laid[i].messages]
+    return Rendered(pdf, sum(laid[i].pages for i in range(count)), start_pages, messages)
+
+
+def _starts(count: int, laid: dict[int, Laid], shapes: list[dict[str, Any] | None],
+            hints: list[int | None]) -> list[int]:
+    """Where each section starts: after the pages of those before it, as laid out, or as
+    last time, or as the manifest places it."""
+    starts = []
+    page = 1
+    for i in range(count):
+        starts.append(page)
+        if i in laid:
+            page += laid[i].pages
+            continue
+        shape = shapes[i]
+        if shape is not None:
+            page += int(shape["pages"])
+            continue
+        following = next((h for h in hints[i + 1:i + 2] if h), None)
+        page += max(1, following - page) if following and following > page else 1
+    return starts
+
+
+def _page_of(ident: str, owner: dict[str, int], starts: list[int], laid: dict[int, Laid],
+             shapes: list[dict[str, Any] | None], parts: Split) -> int:
+    """The page `ident` is on: known once its section is laid out, else guessed (at the
+    section's start, or its end for an id in the last tenth of it)."""
+    i = owner[ident]
+    if i in laid and ident in laid[i].anchors:
+        return starts[i] + laid[i].anchors[ident]
+    shape = shapes[i]
+    if shape is not None and ident in shape.get("anchors", {}):
+        return starts[i] + int(shape["anchors"][ident])
+    end = starts[i + 1] - 1 if i + 1 < len(starts) else starts[i]
+    text = parts.parts[i]
+    return end if text.find(f'id="{ident}"') > 0.9 * len(text) else starts[i]
+
+
+def assemble(sections: list[Laid]) -> bytes:
+    """The sections' own pages, in order, in one PDF: links to named destinations, the
+    outline, the document information and the catalog entries of the first section kept."""
+    import pypdf
+    from pypdf.generic import NameObject
+
+    writer = pypdf.PdfWriter()
+    first: pypdf.PdfReader | None = None
+    offset = 0
+    by_level = all(s.levels is not None for s in sections)
+    stack: list[tuple[int, Any]] = []  # the open outline items: (level, item)
+    for section in sections:
+        reader = pypdf.PdfReader(io.BytesIO(section.pdf))
+        first = first or reader
+        keep = range(section.skip, section.skip + section.pages)
+        for n in keep:
+            writer.add_page(reader.pages[n])
+        for name, destination in reader.named_destinations.items():
+            page = reader.get_destination_page_number(destination)
+            if page in keep:
+                writer.add_named_destination(name, offset + page - section.skip,
+                                             _fit(destination))
+        items = _flat_outline(reader.outline)
+        if by_level and section.levels is not None and len(section.levels) == len(items):
+            for level, item in zip(section.levels, items, strict=True):
+                page = reader.get_destination_page_number(item)
+                if page not in keep:
+                    continue
+                while stack and stack[-1][0] >= level:
+                    stack.pop()
+                added = writer.add_outline_item(
+                    title=item.title, page_number=offset + page - section.skip,
+                    parent=stack[-1][1] if stack else None, fit=_fit(item))
+                stack.append((level, added))
+        else:
+            _copy_outline(writer, reader, reader.outline, None, offset - section.skip, keep)
+        offset += section.pages
+    if first is not None:
+        if first.metadata:
+            writer.add_metadata(dict(first.metadata))
+        if "/ID" in first.trailer:
+            writer._ID = first.trailer["/ID"].clone(writer)
+        root = first.trailer["/Root"]
+        for key in ("/Lang", "/OutputIntents", "/Metadata", "/ViewerPreferences", "/PageLayout",
+                    "/PageMode", "/MarkInfo"):
+            if key in root:
+                writer._root_object[NameObject(key)] = root.raw_get(key).clone(writer)
+    try:  # the sections' identical objects (an output intent's ICC profile...) once
+        writer.compress_identical_objects(remove_duplicates=True, remove_unreferenced=True)
+    except TypeError:  # pypdf before 7 names the arguments differently
+        writer.compress_identical_objects(remove_identicals=True, remove_orphans=True)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _fit(destination: Any) -> Any:
+    from pypdf.generic import Fit
+
+    return Fit.xyz(destination.left, destination.top, destination.zoom)
+
+
+def _flat_outline(items: list[Any]) -> list[Any]:
+    """The outline items in document order (parents before their children)."""
+    out = []
+    for item in items:
+        out += _flat_outline(item) if isinstance(item, list) else [item]
+    return out
+
+
+def _copy_outline(writer: Any, reader: Any, items: list[Any], parent: Any, shift: int,
+                  keep: range) -> None:
+    """The section's outline items on kept pages, with their children."""
+    last = parent
+    for item in items:
+        if isinstance(item, list):
+            _copy_outline(writer, reader, item, last, shift, keep)
+            continue
+        page = reader.get_destination_page_number(item)
+        if page not in keep:
+            continue
+        last = writer.add_outline_item(title=item.title, page_number=page + shift, parent=parent,
+                                       fit=_fit(item))

@@ -1,0 +1,213 @@
+"""Sections laid out on their own, in parallel and cached, then put together: the same pages,
+page numbers, text, links and outline as the whole issue laid out in one pass."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pypdf
+import pypdfium2 as pdfium
+import pytest
+
+from pamphlet.build import load, readable_roots
+from pamphlet.checks import foreign_fonts, pdf_fonts
+from pamphlet.compose import compose, group_sections
+from pamphlet.errors import PamphletError, Problem
+from pamphlet.fonts import find_fonts
+from pamphlet.isolation import ChildFailed, LimitExceeded, Limits, run_many
+from pamphlet.render import Rendered, render
+from pamphlet.sections import Plan, lay_out_sections, placement_hints, section_document, split
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def page_texts(pdf: bytes) -> list[str]:
+    document = pdfium.PdfDocument(pdf)
+    try:
+        return [page.get_textpage().get_text_bounded() for page in document]
+    finally:
+        document.close()
+
+
+def outline(pdf: bytes) -> list[tuple[int, str, int]]:
+    reader = pypdf.PdfReader(__import__("io").BytesIO(pdf))
+    out: list[tuple[int, str, int]] = []
+
+    def walk(items: list, depth: int) -> None:
+        for item in items:
+            if isinstance(item, list):
+                walk(item, depth + 1)
+            else:
+                out.append((depth, item.title, reader.get_destination_page_number(item)))
+
+    walk(reader.outline, 0)
+    return out
+
+
+def destinations(pdf: bytes) -> dict[str, int]:
+    reader = pypdf.PdfReader(__import__("io").BytesIO(pdf))
+    return {name: reader.get_destination_page_number(d)
+            for name, d in reader.named_destinations.items()}
+
+
+def links(pdf: bytes) -> list[tuple[int, str]]:
+    reader = pypdf.PdfReader(__import__("io").BytesIO(pdf))
+    found = []
+    for number, page in enumerate(reader.pages):
+        for annotation in page.get("/Annots", []) or []:
+            annotation = annotation.get_object()
+            target = annotation.get("/Dest") or annotation.get("/A", {}).get("/URI")
+            found.append((number, str(target)))
+    return found
+
+
+class Sample:
+    def __init__(self, name: str, cache: Path) -> None:
+        self.issue, self.articles, self.layout = load(REPO / "issues" / f"{name}.yaml")
+        self.html = compose(self.issue, self.articles, self.layout)
+        self.roots = readable_roots(self.issue, self.layout)
+        self.cache = cache
+        self.steps: list[str] = []
+
+    def hints(self) -> list[int | None]:
+        return placement_hints(self.articles, 0, self.issue.pages)
+
+    def single(self) -> Rendered:
+        return render(self.html, self.issue.root, self.roots)
+
+    def sections(self, html: str | None = None) -> Rendered:
+        self.steps = []
+        result = lay_out_sections(html or self.html, self.issue.root, self.roots, None, Limits(),
+                                  _render_plain, self.hints(), self.cache, self.steps.append)
+        assert result is not None
+        return result
+
+
+def _render_plain(html: str, base: Path, roots: list[Path], options: object) -> Rendered:
+    return render(html, base, roots)
+
+
+@pytest.fixture(scope="module")
+def paper(tmp_path_factory: pytest.TempPathFactory) -> tuple[Sample, Rendered, Rendered]:
+    sample = Sample("issue-42", tmp_path_factory.mktemp("cache") / "sections")
+    return sample, sample.single(), sample.sections()
+
+
+def test_the_newspaper_splits_into_its_runs_of_pages():
+    sample = Sample("issue-42", Path("unused"))
+    parts = split(sample.html)
+    assert parts is not None
+    assert len(parts.parts) == len(group_sections(sample.articles))
+    assert parts.head + "".join(parts.parts) + parts.tail == sample.html
+    assert len(sample.hints()) == len(parts.parts)
+    assert sample.hints()[:3] == [1, 2, 3]
+
+
+def test_documents_that_are_not_made_of_sections_are_left_whole():
+    sample = Sample("outsourcing-pamphlet", Path("unused"))
+    assert split(sample.html) is None
+    assert split("<html><body><p>one</p></body></html>") is None
+    nested = ('<html><body>\n<section class="run">\n<section class="run">x</section>\n'
+              '</section>\n<section class="run">y</section>\n</body></html>')
+    assert split(nested) is None
+    counted = ('<html><head><style>p::after { content: counter(pages) }</style></head><body>\n'
+               '<section class="run">a</section>\n<section class="run">b</section>\n</body></html>')
+    assert split(counted) is None
+
+
+def test_a_section_document_starts_on_the_right_side_with_its_real_page_number():
+    parts = split('<html><head></head><body>\n<section class="run">a <a href="#b">b</a></section>\n'
+                  '<section class="run" id="b">b</section>\n</body></html>')
+    assert parts is not None
+    odd = section_document(parts, Plan(0, 5, {"b": 9}))
+    assert odd.count('style="break-after: page"') == 2, "pages 3 and 4 in front of page 5"
+    assert "@page :first { counter-set: page 3 }" in odd
+    assert '@page pamphlet-at-9 { counter-set: page 9 }' in odd
+    assert '<div style="page: pamphlet-at-9"><div id="b"></div></div>' in odd
+    even = section_document(parts, Plan(1, 6))
+    assert even.count('style="break-after: page"') == 1
+    assert "counter-set: page 5" in even
+    assert "<style>" not in section_document(parts, Plan(1, 1))
+
+
+def test_sections_give_the_same_pages_as_one_pass(paper):
+    _, single, sections = paper
+    assert sections.page_count == single.page_count == 12
+    assert page_texts(sections.pdf) == page_texts(single.pdf), \
+        "the same text on every page: breaks, folios with their page numbers, 'See page N'"
+    assert sections.start_pages == single.start_pages
+    assert sections.messages == single.messages
+
+
+def test_links_bookmarks_and_fonts_survive_the_assembly(paper):
+    sample, single, sections = paper
+    assert destinations(sections.pdf) == destinations(single.pdf)
+    assert links(sections.pdf) == links(single.pdf)
+    assert outline(sections.pdf) == outline(single.pdf)
+    fonts = pdf_fonts(sections.pdf)
+    assert fonts == pdf_fonts(single.pdf)
+    assert foreign_fonts(fonts, find_fonts(sample.issue.root)) == []
+    reader = pypdf.PdfReader(__import__("io").BytesIO(sections.pdf))
+    assert reader.metadata is not None and reader.metadata.title == \
+        pypdf.PdfReader(__import__("io").BytesIO(single.pdf)).metadata.title
+    assert len(sections.pdf) < 1.6 * len(single.pdf), "fonts are embedded once per section"
+
+
+def test_an_unchanged_issue_comes_from_the_cache_and_one_edit_lays_out_one_section(paper):
+    sample, _, sections = paper
+    again = sample.sections()
+    assert not [s for s in sample.steps if s.startswith("laying out")], sample.steps
+    assert page_texts(again.pdf) == page_texts(sections.pdf)
+    edited = sample.html.replace("More than 2,000 people marched", "More than 3,000 people marched", 1)
+    assert edited != sample.html
+    changed = sample.sections(edited)
+    count = len(split(sample.html).parts)
+    assert [s for s in sample.steps if s.startswith("laying out")] == \
+        [f"laying out 1 of {count} sections"]
+    assert changed.page_count == 12
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def _fail(x: int) -> int:
+    if x == 3:
+        raise PamphletError([Problem(None, None, "three")])
+    if x == 4:
+        raise ValueError("four")
+    return x
+
+
+def _sleep(x: float) -> float:
+    time.sleep(x)
+    return x
+
+
+def test_run_many_returns_results_in_order_and_passes_errors_on():
+    assert run_many(_square, [(n,) for n in range(7)], Limits(), workers=2) == \
+        [n * n for n in range(7)]
+    with pytest.raises(PamphletError):
+        run_many(_fail, [(1,), (3,), (2,)], Limits(), workers=2)
+    with pytest.raises(ChildFailed, match="four"):
+        run_many(_fail, [(1,), (4,)], Limits(), workers=2)
+
+
+def test_run_many_stops_at_the_time_limit():
+    started = time.monotonic()
+    with pytest.raises(LimitExceeded) as stop:
+        run_many(_sleep, [(30.0,), (30.0,), (0.1,)], Limits(seconds=1.0), workers=2)
+    assert stop.value.kind == "time"
+    assert time.monotonic() - started < 10
+
+
+def _hog(megabytes: int) -> int:
+    return len(bytearray(megabytes * 1024 * 1024))
+
+
+def test_run_many_keeps_each_worker_under_the_memory_limit():
+    with pytest.raises(LimitExceeded) as stop:
+        run_many(_hog, [(1,), (2048,)], Limits(memory_mb=200), workers=2)
+    assert stop.value.kind == "memory"
+    assert run_many(_hog, [(1,), (2,)], Limits(memory_mb=200), workers=2) == [2 ** 20, 2 ** 21]
