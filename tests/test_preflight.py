@@ -57,3 +57,18 @@ def test_a_character_no_font_has_is_named_in_plain_words(publication):
     result = pamphlet("check", "issue-1")
     assert result.exit_code == 0, result.output
     assert 'no font has the character "\U000F0001" (U+F0001): it prints as an empty box' in result.output
+
+
+def test_the_manifest_lists_what_to_build(publication):
+    text = publication.manifest.read_text()
+    publication.manifest.write_text(text + "targets: [office, email]\n")
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 0, result.output
+    built = sorted(p.name for p in (publication.root / "build").glob("*.pdf"))
+    assert built == ["issue-1.email.pdf", "issue-1.office.pdf"]
+    assert pamphlet("build", "issue-1", "--out", "x.pdf").exit_code == 1, "--out names one file"
+    publication.manifest.write_text(text + "targets: [office, photocopier]\n")
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 1
+    line = len(text.splitlines()) + 1
+    assert f"issue-1.yaml:{line}: unknown target(s): photocopier" in result.output
