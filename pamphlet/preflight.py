@@ -191,8 +191,10 @@ def _colour_problems(owner: Any, resources: Any, colour: str, seen: set[int]) ->
     content = owner.get_contents() if isinstance(owner, pypdf.PageObject) else owner
     if content is None:
         return found
-    stream = ContentStream(content, owner.pdf if hasattr(owner, "pdf") else None)
-    for operands, operator in stream.operations:
+    operations: Any = []
+    if _may_have_wrong_colour(content.get_data(), colour):  # parsing is 0.1 s a page
+        operations = ContentStream(content, owner.pdf if hasattr(owner, "pdf") else None).operations
+    for operands, operator in operations:
         op = operator.decode("latin-1")
         if op in ("rg", "RG"):
             found.append("RGB colour")
@@ -217,6 +219,17 @@ def _colour_problems(owner: Any, resources: Any, colour: str, seen: set[int]) ->
                 found.append("an RGB transparency group")
             found += _colour_problems(obj, obj.get("/Resources"), colour, seen)
     return found
+
+
+_RGB_OPERATOR = re.compile(rb"(?:^|[\s\])>])(?:rg|RG)(?=[\s\[(/<%]|$)")
+_INK_OPERATOR = re.compile(rb"(?:^|[\s\])>])(?:k|K)(?=[\s\[(/<%]|$)")
+
+
+def _may_have_wrong_colour(data: bytes, colour: str) -> bool:
+    """Whether a content stream has any operator `_colour_problems` looks at, found without
+    parsing it (a newspaper page is some 100 KB of operators: 0.1 s to parse)."""
+    return bool(_RGB_OPERATOR.search(data) or b"/DeviceRGB" in data
+                or (colour == "grey" and _INK_OPERATOR.search(data)))
 
 
 def edges_and_black(pdf: bytes, target: Target) -> list[Finding]:
