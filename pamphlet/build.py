@@ -19,7 +19,7 @@ from .model import Article, Issue
 from .output import exclusive, write_atomically
 from .preflight import Finding, preflight
 from .publication import root_of_manifest
-from .render import Rendered, RenderOptions, render
+from .render import Rendered, RenderOptions, prune_pictures, render
 from .sections import lay_out_sections, placement_hints
 from .sections import wanted as sections_wanted
 from .speed import setup as speed_setup
@@ -207,6 +207,8 @@ def lay_out(issue: Issue, articles: list[Article], layout: Layout,
         html = compose(issue, articles, layout, padding=short, target=target)
         rendered = _render(html, issue, layout, roots, limits, progress, options,
                            placement_hints(articles, short, planned))
+    if options.picture_cache is not None:
+        prune_pictures(options.picture_cache)
     return html, rendered, short
 
 
@@ -229,7 +231,7 @@ def render_options(issue: Issue, articles: list[Article], layout: Layout,
         jpeg_quality=target.jpeg_quality, crop_marks=target.crop_marks,
         output_condition=PROFILE_CONDITION if target.colour == "cmyk"
         and profile_path(layout).name == DEFAULT_PROFILE else None,
-        attachments=attachments)
+        attachments=attachments, picture_cache=issue.root / "build" / ".cache" / "pictures")
 
 
 def _render(html: str, issue: Issue, layout: Layout, roots: list[Path],

@@ -116,3 +116,22 @@ def test_pdf_streams_are_compressed_once_each():
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "3", "the page, the object stream and the xref: once each"
+
+
+def test_converted_pictures_are_kept_between_builds_and_pruned(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch):
+    import io
+
+    from PIL import Image
+
+    from pamphlet import render
+
+    picture = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(picture, "JPEG")
+    grey, mime = render._converted(picture.getvalue(), "image/jpeg", "grey", None, tmp_path)
+    assert mime == "image/jpeg" and Image.open(io.BytesIO(grey)).mode == "L"
+    monkeypatch.setattr(render, "in_greys", lambda *args: pytest.fail("converted again"))
+    assert render._converted(picture.getvalue(), "image/jpeg", "grey", None, tmp_path) == \
+        (grey, mime)
+    render.prune_pictures(tmp_path, keep=0)
+    assert not list(tmp_path.iterdir())
