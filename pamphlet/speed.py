@@ -7,8 +7,10 @@ interpreter keeps its frames in 16 KiB chunks and frees a chunk as soon as the l
 it returns, so a hot loop whose calls cross a chunk boundary maps and unmaps memory on every
 call. `_stackcache.c` puts a small cache in front of the arena allocator that those chunks come
 from. It is compiled once with the system's C compiler (no Python headers or libc needed) into
-the user's cache folder and installed through ctypes. Without a compiler, on another Python,
-or with PAMPHLET_STACK_CACHE=0, nothing changes: pamphlet is only slower.
+the user's cache folder and installed through ctypes, but only when asked for with
+PAMPHLET_STACK_CACHE=1: pamphlet's own builds measured no gain from it (their layout runs at
+a depth that does not thrash), and a build should not run a compiler or load code from outside
+the publication unasked. Without a compiler, or on another Python, nothing changes.
 """
 
 from __future__ import annotations
@@ -35,10 +37,14 @@ class _ArenaAllocator(ctypes.Structure):
 
 
 def wanted() -> bool:
-    """CPython 3.11 to 3.13 (the versions with chunked frame stacks and no cached chunk), unless
-    PAMPHLET_STACK_CACHE=0 says otherwise."""
-    if os.environ.get("PAMPHLET_STACK_CACHE", "1").strip() in ("0", "no", "off", "false"):
+    """Asked for (PAMPHLET_STACK_CACHE=1) on a Python that thrashes."""
+    if os.environ.get("PAMPHLET_STACK_CACHE", "0").strip().lower() not in ("1", "yes", "on", "true"):
         return False
+    return affected()
+
+
+def affected() -> bool:
+    """CPython 3.11 to 3.13: the versions with chunked frame stacks and no cached chunk."""
     return sys.implementation.name == "cpython" and (3, 11) <= sys.version_info[:2] <= (3, 13)
 
 
