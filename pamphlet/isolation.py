@@ -169,15 +169,8 @@ def _raise_for(status: str, payload: Any, limits: Limits) -> None:
 def _worker(connection: Connection, func: Callable[..., Any], memory_mb: int,
             stderr: int) -> None:
     """A child of `run_many`: calls `func` with each argument tuple it is sent until None."""
-    os.dup2(stderr, 2)
     try:
-        logger = logging.getLogger(PROGRESS_LOGGER)
-        logger.setLevel(logging.INFO)
-        logger.addHandler(_Forward(lambda message: connection.send(("progress", message))))
-        mapped = _address_space()
-        if mapped:
-            limit = mapped + memory_mb * 1024 * 1024
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        _set_up_child(connection, memory_mb, stderr)
         while (args := connection.recv()) is not None:
             try:
                 connection.send(("ok", func(*args)))
@@ -195,6 +188,19 @@ def _worker(connection: Connection, func: Callable[..., Any], memory_mb: int,
         os._exit(0)
 
 
+def _set_up_child(connection: Connection, memory_mb: int, stderr: int) -> None:
+    """In a forked child: a dying C library's last words go to the parent (not the editor),
+    WeasyPrint's progress is forwarded, and the memory limit is set above what is mapped."""
+    os.dup2(stderr, 2)
+    logger = logging.getLogger(PROGRESS_LOGGER)
+    logger.setLevel(logging.INFO)
+    logger.addHandler(_Forward(lambda message: connection.send(("progress", message))))
+    mapped = _address_space()
+    if mapped:
+        limit = mapped + memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
 def _tail(stderr: IO[bytes]) -> str:
     stderr.seek(0)
     return stderr.read()[-4000:].decode("utf-8", "replace")
@@ -202,15 +208,8 @@ def _tail(stderr: IO[bytes]) -> str:
 
 def _child(sender: Connection, func: Callable[..., Any], args: tuple[Any, ...],
            memory_mb: int, stderr: int) -> None:
-    os.dup2(stderr, 2)  # a dying C library's last words go to the parent, not the editor
     try:
-        logger = logging.getLogger(PROGRESS_LOGGER)
-        logger.setLevel(logging.INFO)
-        logger.addHandler(_Forward(lambda message: sender.send(("progress", message))))
-        mapped = _address_space()
-        if mapped:
-            limit = mapped + memory_mb * 1024 * 1024
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        _set_up_child(sender, memory_mb, stderr)
         sender.send(("ok", func(*args)))
     except PamphletError as error:
         sender.send(("problems", error.problems))

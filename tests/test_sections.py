@@ -7,11 +7,10 @@ import time
 from pathlib import Path
 
 import pypdf
-import pypdfium2 as pdfium
 import pytest
 
 from pamphlet.build import load, readable_roots
-from pamphlet.checks import foreign_fonts, pdf_fonts
+from pamphlet.checks import foreign_fonts, page_texts, pdf_fonts
 from pamphlet.compose import compose, group_sections
 from pamphlet.errors import PamphletError, Problem
 from pamphlet.fonts import find_fonts
@@ -20,14 +19,6 @@ from pamphlet.render import Rendered, render
 from pamphlet.sections import Plan, lay_out_sections, placement_hints, section_document, split
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def page_texts(pdf: bytes) -> list[str]:
-    document = pdfium.PdfDocument(pdf)
-    try:
-        return [page.get_textpage().get_text_bounded() for page in document]
-    finally:
-        document.close()
 
 
 def outline(pdf: bytes) -> list[tuple[int, str, int]]:
