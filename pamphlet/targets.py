@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .layouts import Layout
+from .errors import PamphletError, Problem
+from .layouts import SETTINGS_FILE, Layout
 from .resources import PACKAGE_DIR, builtin_dir
 
 MM = 72 / 25.4
@@ -68,12 +69,32 @@ def min_ppi(target: Target, layout: Layout) -> int:
 
 
 def profile_path(layout: Layout) -> Path:
-    """The output ICC profile for the print shop: the layout's own, or the shipped one."""
+    """The output ICC profile for the print shop: the layout's own (a CMYK profile in its
+    folder, or in a layout it extends), or the shipped one."""
+    name = layout.settings.get("icc_profile")
+    if not name:
+        return PROFILES / DEFAULT_PROFILE
+    settings = layout.folder / SETTINGS_FILE
     for folder in layout.chain:
-        name = layout.settings.get("icc_profile")
-        if name and (folder / str(name)).is_file():
-            return folder / str(name)
-    return PROFILES / DEFAULT_PROFILE
+        candidate = folder / str(name)
+        if candidate.is_file() and candidate.resolve().is_relative_to(folder.resolve()):
+            if _colour_space(candidate) != "CMYK":
+                raise PamphletError([Problem(settings, None, f"icc_profile: {name} is not a CMYK "
+                                             "output profile", "ask the print shop for the "
+                                             "profile of their press and paper (an .icc file)")])
+            return candidate
+    raise PamphletError([Problem(settings, None, f"icc_profile: {name} is not a file in the "
+                                 "layout's folder", "put the print shop's .icc file next to "
+                                 f"{SETTINGS_FILE}")])
+
+
+def _colour_space(profile: Path) -> str:
+    from PIL import ImageCms
+
+    try:
+        return str(ImageCms.getOpenProfile(str(profile)).profile.xcolor_space).strip()
+    except (OSError, ImageCms.PyCMSError):
+        return "unreadable"
 
 
 def target_stylesheets(target: Target, layout: Layout) -> list[Path]:

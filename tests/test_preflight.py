@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pypdf
+from PIL import ImageCms
 from test_cli import pamphlet
+
+from pamphlet.targets import DEFAULT_PROFILE, PROFILES
 
 LONG = ("Drivers at the depot said the new rota would wreck their weekends and their health. "
         * 40 + "\n\n") * 5
@@ -72,3 +76,23 @@ def test_the_manifest_lists_what_to_build(publication):
     assert result.exit_code == 1
     line = len(text.splitlines()) + 1
     assert f"issue-1.yaml:{line}: unknown target(s): photocopier" in result.output
+
+
+def test_a_layouts_own_colour_profile_must_be_a_cmyk_file_in_its_folder(publication):
+    folder = publication.use_layout("shop", {"layout.yaml": "extends: bulletin\n"
+                                                            "icc_profile: press.icc\n"})
+    result = pamphlet("build", "issue-1", "--target", "printshop")
+    assert result.exit_code == 1
+    assert ("layouts/shop/layout.yaml: icc_profile: press.icc is not a file in the layout's "
+            "folder") in result.output
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    (folder / "press.icc").write_bytes(srgb)
+    result = pamphlet("build", "issue-1", "--target", "printshop")
+    assert result.exit_code == 1
+    assert "icc_profile: press.icc is not a CMYK output profile" in result.output
+    (folder / "press.icc").write_bytes((PROFILES / DEFAULT_PROFILE).read_bytes())
+    result = pamphlet("build", "issue-1", "--target", "printshop")
+    assert result.exit_code == 0, result.output
+    catalog = pypdf.PdfReader(publication.root / "build" / "issue-1.printshop.pdf").trailer["/Root"]
+    intent = catalog["/OutputIntents"][0]
+    assert intent["/OutputConditionIdentifier"] != "FOGRA39", "only our own profile is named so"
