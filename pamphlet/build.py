@@ -13,7 +13,7 @@ from .compose import compose
 from .errors import PamphletError, Problem, Problems
 from .fonts import font_dirs
 from .isolation import LimitExceeded, Limits, run_limited
-from .layouts import Layout, find_layout, layout_dirs
+from .layouts import SETTINGS_FILE, Layout, find_layout, layout_dirs
 from .manifest import load_issue
 from .model import Article, Issue
 from .output import exclusive, write_atomically
@@ -146,7 +146,8 @@ def chosen_targets(issue: Issue, layout: Layout, asked: list[str] | None) -> lis
     names = asked or issue.targets or [default_target(layout)]
     unknown = [n for n in names if n not in TARGETS]
     if unknown:
-        raise PamphletError([Problem(None, None, f"there is no target called '{unknown[0]}'",
+        where = None if asked or issue.targets else layout.folder / SETTINGS_FILE
+        raise PamphletError([Problem(where, None, f"there is no target called '{unknown[0]}'",
                                      f"use one of {', '.join(TARGETS)}")])
     return list(dict.fromkeys(names))
 

@@ -96,3 +96,10 @@ def test_a_layouts_own_colour_profile_must_be_a_cmyk_file_in_its_folder(publicat
     catalog = pypdf.PdfReader(publication.root / "build" / "issue-1.printshop.pdf").trailer["/Root"]
     intent = catalog["/OutputIntents"][0]
     assert intent["/OutputConditionIdentifier"] != "FOGRA39", "only our own profile is named so"
+
+
+def test_a_layouts_unknown_default_target_names_its_settings(publication):
+    publication.use_layout("odd", {"layout.yaml": "extends: bulletin\ntarget: riso\n"})
+    result = pamphlet("build", "issue-1")
+    assert result.exit_code == 1
+    assert "layouts/odd/layout.yaml: there is no target called 'riso'" in result.output
