@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import re
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,6 +143,36 @@ def _load_limited(manifest: Path, limits: Limits, progress: Progress) -> tuple[I
     except LimitExceeded as stop:
         raise PamphletError([Problem(manifest, None, _limit_message(manifest.stem, "reading", stop),
                                      "look for a huge or strange article")]) from stop
+
+
+@dataclass
+class IssueOutcome:
+    """One issue of `build_many`: what was built, or why not."""
+
+    manifest: Path
+    results: list[BuildResult] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def build_many(manifests: list[Path], targets: list[str] | None = None, strict: bool = False,
+               limits: Limits = DEFAULT_LIMITS, workers: int | None = None) -> list[IssueOutcome]:
+    """Build several issues at once, one per core, each under its own limits; a problem in
+    one issue does not stop the others."""
+    workers = max(1, min(workers or os.cpu_count() or 1, len(manifests)))
+    calls = [(m, targets, strict, limits) for m in manifests]
+    if workers == 1 or not hasattr(os, "fork"):
+        return [_build_one(*call) for call in calls]
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        return list(pool.map(_build_one, *zip(*calls, strict=True)))
+
+
+def _build_one(manifest: Path, targets: list[str] | None, strict: bool,
+               limits: Limits) -> IssueOutcome:
+    try:
+        return IssueOutcome(manifest, build_targets(manifest, targets, strict=strict, limits=limits))
+    except PamphletError as error:
+        return IssueOutcome(manifest, problems=error.problems)
 
 
 def chosen_targets(issue: Issue, layout: Layout, asked: list[str] | None) -> list[str]:

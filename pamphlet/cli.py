@@ -14,7 +14,7 @@ import pypdf
 import typer
 
 from . import __version__
-from .build import BuildResult, build_targets, check_targets
+from .build import BuildResult, build_many, build_targets, check_targets
 from .build import build as build_issue
 from .errors import PamphletError, Problem, display_path
 from .impose import PAPER, booklet_order, creep_shifts, impose, proof_order, two_up_order
@@ -28,7 +28,7 @@ from .send import all_well, deliver, describe_plan, describe_results, plan_send,
 from .sendsettings import require_password
 from .serve import BuildState
 from .serve import serve as serve_preview
-from .workspace import built_pdf, init_publication, list_issues, new_issue, pdf_state
+from .workspace import built_pdf, init_publication, issue_manifests, list_issues, new_issue, pdf_state
 
 app = typer.Typer(help="Turn an issue manifest and Markdown articles into print-ready PDFs.",
                   no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False)
@@ -64,8 +64,11 @@ def main(
 
 @app.command()
 def build(
-    issue: Annotated[str, typer.Argument(help="An issue name such as issue-42 (found in "
-                                         "issues/), or the path to a manifest .yaml file.")],
+    issue: Annotated[str | None, typer.Argument(help="An issue name such as issue-42 (found in "
+                                                "issues/), or the path to a manifest .yaml "
+                                                "file.")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Build every issue in issues/, several "
+                                        "at once (one per core).")] = False,
     target: Annotated[list[str] | None, typer.Option("--target", "-t", help="What the PDF is "
                                                      "for: office, printshop, email or archive; "
                                                      "repeat for several (default: the manifest's "
@@ -86,11 +89,38 @@ def build(
     state["quiet"] = state["quiet"] or quiet
     state["verbose"] = state["verbose"] or verbose
 
+    if every or issue is None:
+        build_every_issue(issue, every, target, out, strict, Limits(timeout, memory))
+        return
     with reported_errors(), StatusLine() as progress:
         results = build_targets(resolve_manifest(issue, Path.cwd()), target or None, out=out,
                                 strict=strict, progress=progress, limits=Limits(timeout, memory))
     for result in results:
         report_build(result)
+
+
+def build_every_issue(issue: str | None, every: bool, target: list[str] | None,
+                      out: Path | None, strict: bool, limits: Limits) -> None:
+    with reported_errors(after=""):
+        if not every or issue is not None or out is not None:
+            raise PamphletError([Problem(None, None, "give one issue to build, or --all "
+                                         "(without an issue name or --out)",
+                                         "e.g. pamphlet build issue-42")])
+        manifests = issue_manifests(publication_root())
+        if not manifests:
+            raise PamphletError([Problem(None, None, "there are no issues in issues/",
+                                         "start one with 'pamphlet new'")])
+        outcomes = build_many(manifests, target or None, strict, limits)
+    for outcome in outcomes:
+        for result in outcome.results:
+            report_build(result)
+        for problem in outcome.problems:
+            typer.echo(f"error: {problem}", err=True)
+    failed = [o.manifest.stem for o in outcomes if o.problems]
+    say(f"{len(outcomes) - len(failed)} of {len(outcomes)} issues built"
+        + (f"; not built: {', '.join(failed)}" if failed else ""))
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()

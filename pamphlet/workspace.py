@@ -162,6 +162,12 @@ def _manifests(issues: Path) -> list[Path]:
     return sorted(p for p in issues.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
 
 
+def issue_manifests(root: Path) -> list[Path]:
+    """Every manifest in the publication's issues/ folder."""
+    issues = root / ISSUES
+    return _manifests(issues) if issues.is_dir() else []
+
+
 def _gap(issue: Issue, issues: Path) -> dt.timedelta:
     """The time from the issue before the source (the latest earlier one with the same title)
     to the source; a week if there is none."""

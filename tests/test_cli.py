@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pamphlet import cli
+from pamphlet.checks import pdf_text
 
 runner = CliRunner()
 
@@ -274,3 +275,20 @@ def test_verbose_says_what_each_step_does(publication):
     assert steps == ["reading the manifest and articles…", "laying out the pages…",
                      "laying out page 1…", "laying out page 2…", "writing the PDF…",
                      "checking the office PDF…"]
+
+
+def test_build_all_builds_every_issue_and_reports_the_broken_one(publication):
+    issues = publication.root / "issues"
+    (issues / "issue-2.yaml").write_text(publication.manifest.read_text().replace(
+        "The Test Sheet", "The Second Sheet"))
+    (issues / "broken.yaml").write_text("title: Broken\nlayout: bulletin\ndate: 2026-11-20\n"
+                                        "articles: [issue-1/missing.md]\n")
+    result = pamphlet("build", "--all")
+    assert result.exit_code == 1
+    assert "2 of 3 issues built; not built: broken" in result.output
+    assert "broken.yaml:4: article file not found: issue-1/missing.md" in result.output
+    built = sorted(p.name for p in (publication.root / "build").glob("*.pdf"))
+    assert built == ["issue-1.office.pdf", "issue-2.office.pdf"]
+    assert "THE SECOND SHEET" in pdf_text((publication.root / "build" / "issue-2.office.pdf").read_bytes())
+    assert pamphlet("build").exit_code == 1, "an issue name or --all"
+    assert pamphlet("build", "issue-1", "--all").exit_code == 1
