@@ -228,7 +228,7 @@ def lay_out(issue: Issue, articles: list[Article], layout: Layout,
             target: Target = TARGETS["office"]) -> tuple[str, Rendered, int]:
     """Compose and render; when the layout wants a multiple of N pages, add blank pages
     before the back page and render again."""
-    roots = [*readable_roots(issue, layout), PROFILES]
+    roots = readable_roots(issue, layout)
     options = render_options(issue, articles, layout, target)
     progress("laying out the pages")
     html = compose(issue, articles, layout, target=target)
@@ -247,8 +247,8 @@ def lay_out(issue: Issue, articles: list[Article], layout: Layout,
 
 
 def readable_roots(issue: Issue, layout: Layout) -> list[Path]:
-    """The only folders the renderer may read from."""
-    return [issue.root, *layout_dirs(issue.root), *font_dirs(issue.root), *layout.chain]
+    """The only folders the renderer may read from (the colour profiles for the print shop)."""
+    return [issue.root, *layout_dirs(issue.root), *font_dirs(issue.root), *layout.chain, PROFILES]
 
 
 def render_options(issue: Issue, articles: list[Article], layout: Layout,
@@ -259,12 +259,12 @@ def render_options(issue: Issue, articles: list[Article], layout: Layout,
     if target.attach_sources:
         attachments = ((issue.manifest, "the issue manifest"),
                        *((a.source, f"article source: {a.title}") for a in articles))
+    profile = profile_path(layout) if target.colour == "cmyk" else None
     return RenderOptions(
-        colour="grey" if layout.settings.get("mono") else target.colour, profile=profile_path(layout),
+        colour="grey" if layout.settings.get("mono") else target.colour, profile=profile,
         pdf_variant=target.pdf_variant, max_ppi=target.max_ppi,
         jpeg_quality=target.jpeg_quality, crop_marks=target.crop_marks,
-        output_condition=PROFILE_CONDITION if target.colour == "cmyk"
-        and profile_path(layout).name == DEFAULT_PROFILE else None,
+        output_condition=PROFILE_CONDITION if profile == PROFILES / DEFAULT_PROFILE else None,
         attachments=attachments, picture_cache=issue.root / "build" / ".cache" / "pictures")
 
 

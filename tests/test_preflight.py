@@ -85,6 +85,7 @@ def test_a_layouts_own_colour_profile_must_be_a_cmyk_file_in_its_folder(publicat
     assert result.exit_code == 1
     assert ("layouts/shop/layout.yaml: icc_profile: press.icc is not a file in the layout's "
             "folder") in result.output
+    assert pamphlet("build", "issue-1").exit_code == 0, "only the print shop uses the profile"
     srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     (folder / "press.icc").write_bytes(srgb)
     result = pamphlet("build", "issue-1", "--target", "printshop")
