@@ -51,8 +51,10 @@ def preflight(issue: Issue, articles: list[Article], layout: Layout, target: Tar
     findings += copyfit(issue, articles, layout, rendered, padding)
     findings += [Finding(str(m)) for m in missing_text(articles, marked_words(pdf_text(pdf)))]
     used = pdf_fonts(pdf)
-    findings += [Finding(message, fatal=not embedded) for message, embedded in
-                 ((m, "not embedded" not in m) for m in foreign_fonts(used, find_fonts(issue.root)))]
+    findings += [Finding(f"the font {name} is not embedded in the PDF", fatal=True)
+                 for name, embedded in sorted(used.items()) if not embedded]
+    embedded_only = {name: True for name, embedded in used.items() if embedded}
+    findings += [Finding(m) for m in foreign_fonts(embedded_only, find_fonts(issue.root))]
     findings += page_geometry(pdf, layout, target)
     findings += picture_resolution(pdf, target, layout)
     if target.colour != "rgb":
