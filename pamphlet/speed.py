@@ -1,6 +1,6 @@
 """Process-wide speed settings, applied once before the first layout: a cache against CPython
-3.11's data-stack chunk thrash, PDF streams compressed once (not twice at zlib's slowest
-level), and garbage-collector settings for long documents.
+3.11's data-stack chunk thrash, the layout shortcuts of `shortcuts.py`, PDF streams compressed
+once (not twice at zlib's slowest level), and garbage-collector settings for long documents.
 
 The chunk thrash (python/cpython#142183, fixed upstream only in later releases): the
 interpreter keeps its frames in 16 KiB chunks and frees a chunk as soon as the last frame in
@@ -27,6 +27,8 @@ import tempfile
 import zlib
 from pathlib import Path
 from typing import Any
+
+from . import shortcuts
 
 SOURCE = Path(__file__).with_name("_stackcache.c")
 _state: dict[str, object] = {}
@@ -200,5 +202,6 @@ def setup() -> None:
         return
     _state["setup"] = True
     install_stack_cache()
+    shortcuts.install()
     fast_pdf_writing()
     tune_gc()
