@@ -43,7 +43,7 @@ from generate import newspaper  # noqa: E402
 
 SAMPLES = ["issue-42", "busworker-2026-11-24", "outsourcing-pamphlet"]
 ROWS = ["plain WeasyPrint", "plain WeasyPrint, stack cache", "Chromium", "cold CLI build",
-        "cold CLI, one pass", "cold CLI, with stack cache", "edit, warm rebuild",
+        "cold CLI, one pass", "cold CLI, no layout shortcuts", "cold CLI, with stack cache", "edit, warm rebuild",
         "edit, CLI rebuild"]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -230,6 +230,7 @@ def measure(root: Path, sizes: list[int], runs: int, only: str, scratch: Path) -
             cold.note = f"{len(result.warnings)} warning(s)" if result.warnings else ""
         if name == "news-16":  # each change switched off in turn, for before/after figures
             for variable, value, what in (("PAMPHLET_SECTIONS", "0", "one pass"),
+                                          ("PAMPHLET_SHORTCUTS", "0", "no layout shortcuts"),
                                           ("PAMPHLET_STACK_CACHE", "1", "with stack cache")):
                 environment = {**os.environ, variable: value}
                 row(f"{name} cold CLI, {what}", lambda n=name, e=environment: process(

@@ -30,11 +30,30 @@ def pdf_text(pdf: bytes) -> str:
 
 def page_texts(pdf: bytes) -> list[str]:
     """Each page's text, as `pdf_text` reads it."""
+    return [page.text for page in read_pages(pdf)]
+
+
+@dataclass(frozen=True)
+class PageFacts:
+    text: str
+    picture_ppi: list[float]
+    """The resolution each picture is printed at (the lower of across and down)."""
+
+
+def read_pages(pdf: bytes) -> list[PageFacts]:
+    """What the checks need of each page, read in one pass (loading a page is the slow part)."""
     import pypdfium2 as pdfium  # here, not at the top: small commands need no PDF libraries
+    import pypdfium2.raw as pdfium_c
 
     document = pdfium.PdfDocument(pdf)
     try:
-        return [page.get_textpage().get_text_bounded() for page in document]
+        facts = []
+        for page in document:
+            pictures = page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=5)
+            facts.append(PageFacts(page.get_textpage().get_text_bounded(),
+                                   [min(meta.horizontal_dpi, meta.vertical_dpi)
+                                    for meta in (picture.get_metadata() for picture in pictures)]))
+        return facts
     finally:
         document.close()
 
@@ -100,6 +119,8 @@ class Hay:
         self.index: dict[str, list[int]] = {}
         for i, word in enumerate(self.clean):
             self.index.setdefault(word, []).append(i)
+        self.broken = [i for i, word in enumerate(marked) if SOFT_BREAK in word]
+        self.heads = {i: marked[i].split(SOFT_BREAK)[0] for i in self.broken}
 
     def find(self, needle: list[str], start: int) -> int | None:
         """End position of the first match at or after `start`, or None."""
@@ -117,17 +138,24 @@ class Hay:
         return None
 
     def _next(self, word: str, after: int) -> int | None:
-        window = range(after + 1, min(after + MAX_GAP + 2, len(self.clean)))
-        for i in window:
-            if self.clean[i] == word:
-                return i
-        for i in window:
-            head = self.marked[i].split(SOFT_BREAK)[0]
-            if SOFT_BREAK in self.marked[i] and head and word.startswith(head) and head != word:
-                tail = word[len(head):]
-                return next((j for j in range(i + 1, min(i + MAX_GAP + 2, len(self.clean)))
-                             if self.clean[j] == tail), None)
+        stop = min(after + MAX_GAP + 2, len(self.clean))
+        found = self._at(word, after + 1, stop)
+        if found is not None:
+            return found
+        # A word broken at a page or column foot: its head here, its tail a little further on.
+        broken = self.broken[bisect.bisect_right(self.broken, after):
+                             bisect.bisect_left(self.broken, stop)]
+        for i in broken:
+            head = self.heads[i]
+            if head and word.startswith(head) and head != word:
+                return self._at(word[len(head):], i + 1, min(i + MAX_GAP + 2, len(self.clean)))
         return None
+
+    def _at(self, word: str, start: int, stop: int) -> int | None:
+        try:
+            return self.clean.index(word, start, stop)
+        except ValueError:
+            return None
 
 
 def misplaced(articles: list[Article], starts: dict[str, int], pages: int) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -162,11 +163,33 @@ def _read_settings(folder: Path) -> dict[str, Any]:
 
 def template_environment(layout: Layout, root: Path) -> jinja2.Environment:
     """Templates are looked up in the layout's chain, then as 'NAME/file' on the search path;
-    'builtin/NAME/file' always means the built-in copy, so an override can extend it."""
+    'builtin/NAME/file' always means the built-in copy, so an override can extend it.
+
+    One environment per search path and set of files in it, kept for the process: Jinja then
+    compiles each template once (0.1-0.2 s a build in a warm `pamphlet serve`) and still reads
+    a template again when its file changes; a file added or removed makes a new environment."""
+    chain = tuple(str(p) for p in layout.chain)
+    searched = tuple(str(p) for p in layout_dirs(root) if p.is_dir())
+    return _environment(chain, searched, _listing(chain + searched))
+
+
+def _listing(folders: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    listing = []
+    for folder in folders:
+        try:
+            listing.append(tuple(sorted(str(p) for p in Path(folder).rglob("*"))))
+        except OSError:
+            listing.append(())
+    return tuple(listing)
+
+
+@functools.lru_cache(maxsize=8)
+def _environment(chain: tuple[str, ...], searched: tuple[str, ...],
+                 listing: tuple[tuple[str, ...], ...]) -> jinja2.Environment:
     loader = jinja2.ChoiceLoader([
-        _ContainedLoader([str(p) for p in layout.chain]),
+        _ContainedLoader(list(chain)),
         jinja2.PrefixLoader({"builtin": _ContainedLoader(str(builtin_dir("layouts")))}),
-        _ContainedLoader([str(p) for p in layout_dirs(root) if p.is_dir()]),
+        _ContainedLoader(list(searched)),
     ])
     return jinja2.Environment(
         loader=loader, autoescape=True, undefined=jinja2.StrictUndefined,

@@ -10,13 +10,14 @@ from typing import Any
 
 from .checks import (
     Hay,
+    PageFacts,
     foreign_fonts,
     marked_words,
     misplaced,
     missing_text,
     page_texts,
     pdf_fonts,
-    pdf_text,
+    read_pages,
     words,
 )
 from .fonts import find_fonts
@@ -48,15 +49,17 @@ def preflight(issue: Issue, articles: list[Article], layout: Layout, target: Tar
     pdf = rendered.pdf
     findings = [Finding(w) for article in articles for w in article.warnings]
     findings += [Finding(_plain(message)) for message in rendered.messages]
-    findings += copyfit(issue, articles, layout, rendered, padding)
-    findings += [Finding(str(m)) for m in missing_text(articles, marked_words(pdf_text(pdf)))]
+    pages = read_pages(pdf)  # read once: the copyfit, text and picture checks all need them
+    texts = [page.text for page in pages]
+    findings += copyfit(issue, articles, layout, rendered, padding, texts)
+    findings += [Finding(str(m)) for m in missing_text(articles, marked_words("\n".join(texts)))]
     used = pdf_fonts(pdf)
     findings += [Finding(f"the font {name} is not embedded in the PDF", fatal=True)
                  for name, embedded in sorted(used.items()) if not embedded]
     embedded_only = {name: True for name, embedded in used.items() if embedded}
     findings += [Finding(m) for m in foreign_fonts(embedded_only, find_fonts(issue.root))]
     findings += page_geometry(pdf, layout, target)
-    findings += picture_resolution(pdf, target, layout)
+    findings += picture_resolution(pages, target, layout)
     if target.colour != "rgb":
         findings += colours(pdf, target)
     if target.safe_edge_mm:
@@ -76,13 +79,15 @@ def _plain(message: str) -> str:
 
 
 def copyfit(issue: Issue, articles: list[Article], layout: Layout, rendered: Rendered,
-            padding: int) -> list[Finding]:
+            padding: int, texts: list[str] | None = None) -> list[Finding]:
+    """Pages against the plan and the layout's maximum, articles off their planned page;
+    `texts` are the pages' texts if already read."""
     pages = rendered.page_count
     findings = []
     if issue.pages and pages != issue.pages:
         findings.append(Finding(f"the issue fills {pages} pages but the manifest plans "
                                 f"{issue.pages}"))
-    page_words = [marked_words(text) for text in page_texts(rendered.pdf)]
+    page_words = [marked_words(text) for text in (texts or page_texts(rendered.pdf))]
     max_pages = layout.settings.get("max_pages")
     if max_pages and pages > max_pages:
         over = [w for page in page_words[max_pages:] for w in page]
@@ -140,27 +145,14 @@ def page_geometry(pdf: bytes, layout: Layout, target: Target) -> list[Finding]:
     return findings
 
 
-def picture_resolution(pdf: bytes, target: Target, layout: Layout) -> list[Finding]:
+def picture_resolution(pages: list[PageFacts], target: Target, layout: Layout) -> list[Finding]:
     """Pictures too coarse for the target at the size they are printed."""
-    import pypdfium2 as pdfium
-    import pypdfium2.raw as pdfium_c
-
     least = min_ppi(target, layout)
-    findings = []
-    document = pdfium.PdfDocument(pdf)
-    try:
-        for number, page in enumerate(document, start=1):
-            for image in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=5):
-                meta = image.get_metadata()
-                ppi = min(meta.horizontal_dpi, meta.vertical_dpi)
-                if 0 < ppi < least:
-                    findings.append(Finding(
-                        f"page {number}: a picture is printed at {ppi:.0f} ppi, below the "
-                        f"{least} ppi the {target.name} PDF needs: use a larger original or "
-                        "print it smaller"))
-    finally:
-        document.close()
-    return findings
+    return [Finding(f"page {number}: a picture is printed at {ppi:.0f} ppi, below the "
+                    f"{least} ppi the {target.name} PDF needs: use a larger original or print "
+                    "it smaller")
+            for number, page in enumerate(pages, start=1)
+            for ppi in page.picture_ppi if 0 < ppi < least]
 
 
 def colours(pdf: bytes, target: Target) -> list[Finding]:

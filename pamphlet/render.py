@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import logging
@@ -145,15 +146,21 @@ def in_print_colours(data: bytes, mime: str, profile: Path) -> tuple[bytes, str]
         if image.mode in ("L", "LA", "1") or _is_neutral(image):
             return in_greys(data, mime)
         if image.mode != "CMYK":
-            rgba = image.convert("RGBA")
-            image = Image.new("RGB", rgba.size, "white")
-            image.paste(rgba, mask=rgba.getchannel("A"))
-            image = ImageCms.profileToProfile(image, ImageCms.createProfile("sRGB"), str(profile),
-                                              renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
-                                              outputMode="CMYK")
+            if image.mode != "RGB" or "transparency" in image.info:
+                rgba = image.convert("RGBA")
+                image = Image.new("RGB", rgba.size, "white")
+                image.paste(rgba, mask=rgba.getchannel("A"))
+            image = ImageCms.applyTransform(image, _to_print_colours(str(profile)))
         out = io.BytesIO()
         image.save(out, "JPEG", quality=90)
         return out.getvalue(), "image/jpeg"
+
+
+@functools.lru_cache(maxsize=4)
+def _to_print_colours(profile: str) -> ImageCms.ImageCmsTransform:
+    """sRGB to the output profile's CMYK (built once: reading the profile takes a while)."""
+    return ImageCms.buildTransform(ImageCms.createProfile("sRGB"), profile, "RGB", "CMYK",
+                                   renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC)
 
 
 def _is_neutral(image: Image.Image) -> bool:
