@@ -43,8 +43,8 @@ from generate import newspaper  # noqa: E402
 
 SAMPLES = ["issue-42", "busworker-2026-11-24", "outsourcing-pamphlet"]
 ROWS = ["plain WeasyPrint", "plain WeasyPrint, stack cache", "Chromium", "cold CLI build",
-        "cold CLI, one pass", "cold CLI, no layout shortcuts", "cold CLI, with stack cache", "edit, warm rebuild",
-        "edit, CLI rebuild"]
+        "cold CLI, one pass", "cold CLI, no layout shortcuts", "cold CLI, with stack cache",
+        "edit, warm rebuild", "edit, CLI rebuild"]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update",
