@@ -3,10 +3,10 @@ in words an editor can act on. `build` and `check` both run it."""
 
 from __future__ import annotations
 
-import io
+import gc
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .checks import (
     Hay,
@@ -17,6 +17,7 @@ from .checks import (
     missing_text,
     page_texts,
     pdf_fonts,
+    pdf_reader,
     read_pages,
     words,
 )
@@ -25,6 +26,9 @@ from .layouts import Layout
 from .model import Article, Issue
 from .render import Rendered
 from .targets import MM, Target, min_ppi
+
+if TYPE_CHECKING:
+    import pypdf
 
 EDGE_DPI = 50
 """Resolution of the page images that the edge and black-area checks look at."""
@@ -53,15 +57,18 @@ def preflight(issue: Issue, articles: list[Article], layout: Layout, target: Tar
     texts = [page.text for page in pages]
     findings += copyfit(issue, articles, layout, rendered, padding, texts)
     findings += [Finding(str(m)) for m in missing_text(articles, marked_words("\n".join(texts)))]
-    used = pdf_fonts(pdf)
+    reader = pdf_reader(pdf)  # one parse of the PDF for the font, geometry and colour checks
+    used = pdf_fonts(reader)
     findings += [Finding(f"the font {name} is not embedded in the PDF", fatal=True)
                  for name, embedded in sorted(used.items()) if not embedded]
     embedded_only = {name: True for name, embedded in used.items() if embedded}
     findings += [Finding(m) for m in foreign_fonts(embedded_only, find_fonts(issue.root))]
-    findings += page_geometry(pdf, layout, target)
+    findings += page_geometry(reader, layout, target)
     findings += picture_resolution(pages, target, layout)
     if target.colour != "rgb":
-        findings += colours(pdf, target)
+        findings += colours(reader, target)
+    del reader
+    gc.collect()  # a parsed PDF is full of cycles; speed.tune_gc made collections rare
     if target.safe_edge_mm:
         findings += edges_and_black(pdf, target)
     if target.size_budget:
@@ -116,14 +123,13 @@ def _overflow_words(message: str, page_words: list[list[str]]) -> str:
     return f" (about {extra} words too many before it, ~{max(1, extra // WORDS_PER_LINE)} lines)"
 
 
-def page_geometry(pdf: bytes, layout: Layout, target: Target) -> list[Finding]:
+def page_geometry(pdf: bytes | pypdf.PdfReader, layout: Layout,
+                  target: Target) -> list[Finding]:
     """Every page has the layout's trim size; the print shop's pages carry the bleed box
     3 mm beyond it; any other target's page is exactly the trim, so 'actual size' prints."""
-    import pypdf  # the PDF libraries load when a PDF is checked, not with the command
-
     size = layout.page_size_mm
     findings: list[Finding] = []
-    reader = pypdf.PdfReader(io.BytesIO(pdf))
+    reader = pdf_reader(pdf)
     for number, page in enumerate(reader.pages, start=1):
         trim = page.trimbox
         width, height = float(trim.width) / MM, float(trim.height) / MM
@@ -155,12 +161,10 @@ def picture_resolution(pages: list[PageFacts], target: Target, layout: Layout) -
             for ppi in page.picture_ppi if 0 < ppi < least]
 
 
-def colours(pdf: bytes, target: Target) -> list[Finding]:
+def colours(pdf: bytes | pypdf.PdfReader, target: Target) -> list[Finding]:
     """Colours the target cannot print: anything RGB for the print shop; anything but
     black ink for the office."""
-    import pypdf
-
-    reader = pypdf.PdfReader(io.BytesIO(pdf))
+    reader = pdf_reader(pdf)
     findings = []
     for number, page in enumerate(reader.pages, start=1):
         wrong = sorted(set(_colour_problems(page, page.get("/Resources"), target.colour, set())))

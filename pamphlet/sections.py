@@ -24,6 +24,7 @@ and the caller renders the whole document in one pass.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import io
 import json
@@ -364,6 +365,7 @@ def lay_out_sections(html: str, base: Path, roots: list[Path], options: object,
     start_pages = {ident: starts[i] + page for i in range(count)
                    for ident, page in laid[i].anchors.items()}
     pdf = assemble([laid[i] for i in range(count)])
+    gc.collect()  # pypdf's readers and writer are full of cycles; speed.tune_gc made them rare
     messages = [m for i in range(count) for m in laid[i].messages]
     return Rendered(pdf, sum(laid[i].pages for i in range(count)), start_pages, messages)
 
