@@ -3,6 +3,7 @@ render (WeasyPrint has no limits of its own) is stopped with a message, not left
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -181,6 +182,7 @@ def _worker(connection: Connection, func: Callable[..., Any], memory_mb: int,
             except BaseException as error:
                 connection.send(("error", (f"{type(error).__name__}: {error}",
                                            traceback.format_exc())))
+            gc.collect()  # the last call's laid-out pages, before the next call adds its own
     except (EOFError, OSError):
         pass  # the parent has gone or stopped us: nothing to report to
     finally:

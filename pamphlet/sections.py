@@ -347,6 +347,9 @@ def lay_out_sections(html: str, base: Path, roots: list[Path], options: object,
         if todo:
             import weasyprint  # noqa: F401  (once, before the workers fork, not in each)
 
+            # Longest first, so that no core is left with a long section while the other idles.
+            todo.sort(key=lambda plan: len(documents[plan.index]), reverse=True)
+
             progress(f"laying out {len(todo)} of {count} sections"
                      + (f" on {min(workers, len(todo))} cores" if workers > 1 and len(todo) > 1
                         else ""))
