@@ -128,6 +128,7 @@ def check_targets(manifest: Path, targets: list[str] | None = None,
                   progress: Progress = lambda message: None,
                   limits: Limits = DEFAULT_LIMITS) -> list[CheckResult]:
     """Lay out each target and run the preflight, writing nothing."""
+    speed_setup()
     issue, articles, layout = _load_limited(manifest, limits, progress)
     results = []
     for name in chosen_targets(issue, layout, targets):

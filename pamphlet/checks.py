@@ -6,7 +6,7 @@ import bisect
 import io
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .fonts import FontFace
@@ -33,11 +33,34 @@ def page_texts(pdf: bytes) -> list[str]:
     return [page.text for page in read_pages(pdf)]
 
 
-@dataclass(frozen=True)
+@dataclass
 class PageFacts:
+    """What the checks read of one page. `read_pages` fills the text and pictures; the
+    preflight adds the rest (`preflight.read_facts`)."""
+
     text: str
     picture_ppi: list[float]
     """The resolution each picture is printed at (the lower of across and down)."""
+    fonts: dict[str, bool] = field(default_factory=dict)
+    """The fonts the page uses, and whether each is embedded (see `pdf_fonts`)."""
+    trim_mm: tuple[float, float] = (0.0, 0.0)
+    bleed_mm: float = 0.0
+    """How far the bleed box reaches beyond the trim box (the least of the four sides)."""
+    oversize: bool = False
+    """The media box is larger than the trim box."""
+    colours: list[str] = field(default_factory=list)
+    """Colours the target cannot print ('RGB colour', 'a colour picture'...)."""
+
+
+def page_count(pdf: bytes) -> int:
+    """The PDF's number of pages (PDFium reads only the page tree)."""
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument(pdf)
+    try:
+        return len(document)
+    finally:
+        document.close()
 
 
 def read_pages(pdf: bytes) -> list[PageFacts]:
@@ -192,23 +215,36 @@ def pdf_fonts(pdf: bytes | pypdf.PdfReader) -> dict[str, bool]:
     """Every font the PDF uses and whether it is embedded. An embedded font is named by the
     PostScript name inside the embedded program itself, so it can be matched with the bundled
     files exactly; one that is not embedded, by the name the PDF gives it."""
-    reader = pdf_reader(pdf)
+    return merged_fonts(fonts_by_page(pdf_reader(pdf)))
+
+
+def merged_fonts(pages: list[dict[str, bool]]) -> dict[str, bool]:
     fonts: dict[str, bool] = {}
-    seen: set[object] = set()
+    for used in pages:
+        for name, embedded in used.items():
+            fonts[name] = fonts.get(name, False) or embedded
+    return fonts
+
+
+def fonts_by_page(reader: pypdf.PdfReader) -> list[dict[str, bool]]:
+    """The fonts of each page (`pdf_fonts`). Each font is looked into once, by its name
+    without the subset tag: pages share their fonts, and an issue laid out in sections
+    (sections.py) has a subset of each per section."""
+    known: dict[object, tuple[str, bool]] = {}
+    pages = []
     for page in reader.pages:
         resources = page.get("/Resources")
         font_dict = resources.get_object().get("/Font") if resources else None
+        used: dict[str, bool] = {}
         for ref in (font_dict.get_object().values() if font_dict else []):
             font = ref.get_object()
-            # Each font once, by its name without the subset tag: pages share their fonts, and
-            # an issue laid out in sections (sections.py) has a subset of each per section.
             key = re.sub(r"^[A-Z]{6}\+", "", str(font.get("/BaseFont", "")).lstrip("/")) or id(font)
-            if key in seen:
-                continue
-            seen.add(key)
-            name, embedded = _font_identity(font)
-            fonts[name] = fonts.get(name, False) or embedded
-    return fonts
+            if key not in known:
+                known[key] = _font_identity(font)
+            name, embedded = known[key]
+            used[name] = used.get(name, False) or embedded
+        pages.append(used)
+    return pages
 
 
 def _font_identity(font: pypdf.generic.DictionaryObject) -> tuple[str, bool]:

@@ -3,20 +3,24 @@ in words an editor can act on. `build` and `check` both run it."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import json
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from .checks import (
     Hay,
     PageFacts,
+    fonts_by_page,
     foreign_fonts,
     marked_words,
+    merged_fonts,
     misplaced,
     missing_text,
+    page_count,
     page_texts,
-    pdf_fonts,
     pdf_reader,
     read_pages,
     words,
@@ -24,11 +28,9 @@ from .checks import (
 from .fonts import find_fonts
 from .layouts import Layout
 from .model import Article, Issue
-from .render import Rendered
+from .output import write_atomically
+from .render import Part, Rendered
 from .targets import MM, Target, min_ppi
-
-if TYPE_CHECKING:
-    import pypdf
 
 EDGE_DPI = 50
 """Resolution of the page images that the edge and black-area checks look at."""
@@ -53,27 +55,78 @@ def preflight(issue: Issue, articles: list[Article], layout: Layout, target: Tar
     pdf = rendered.pdf
     findings = [Finding(w) for article in articles for w in article.warnings]
     findings += [Finding(_plain(message)) for message in rendered.messages]
-    pages = read_pages(pdf)  # read once: the copyfit, text and picture checks all need them
+    pages = facts_of(rendered, target.colour)
+    gc.collect()  # the parsed PDFs are full of cycles; speed.tune_gc made collections rare
     texts = [page.text for page in pages]
     findings += copyfit(issue, articles, layout, rendered, padding, texts)
     findings += [Finding(str(m)) for m in missing_text(articles, marked_words("\n".join(texts)))]
-    reader = pdf_reader(pdf)  # one parse of the PDF for the font, geometry and colour checks
-    used = pdf_fonts(reader)
+    used = merged_fonts([page.fonts for page in pages])
     findings += [Finding(f"the font {name} is not embedded in the PDF", fatal=True)
                  for name, embedded in sorted(used.items()) if not embedded]
     embedded_only = {name: True for name, embedded in used.items() if embedded}
     findings += [Finding(m) for m in foreign_fonts(embedded_only, find_fonts(issue.root))]
-    findings += page_geometry(reader, layout, target)
+    findings += page_geometry(pages, layout, target)
     findings += picture_resolution(pages, target, layout)
-    if target.colour != "rgb":
-        findings += colours(reader, target)
-    del reader
-    gc.collect()  # a parsed PDF is full of cycles; speed.tune_gc made collections rare
+    findings += colours(pages, target)
     if target.safe_edge_mm:
         findings += edges_and_black(pdf, target)
     if target.size_budget:
         findings += size_budget(len(pdf), rendered.page_count, layout)
     return findings
+
+
+FACTS_FORMAT = 1
+"""Goes into the name of the files that keep a section's facts: raise it when `read_facts`
+changes what it reads."""
+
+
+def facts_of(rendered: Rendered, colour: str) -> list[PageFacts]:
+    """What the checks need of each page. An issue laid out in sections is read section by
+    section, each kept beside the section in the cache: an edit reads only the pages it
+    changed (the assembled pages are the sections' own, copied)."""
+    if rendered.parts:
+        facts = [fact for part in rendered.parts for fact in _part_facts(part, colour)]
+        if len(facts) == rendered.page_count == page_count(rendered.pdf):
+            return facts
+    return read_facts(rendered.pdf, colour)
+
+
+def _part_facts(part: Part, colour: str) -> list[PageFacts]:
+    kept = part.facts_file.with_name(f"{part.facts_file.name}-{FACTS_FORMAT}-{colour}.json") \
+        if part.facts_file else None
+    if kept is not None:
+        try:
+            return [PageFacts(**{**entry, "trim_mm": tuple(entry["trim_mm"])})
+                    for entry in json.loads(kept.read_text(encoding="utf-8"))]
+        except (OSError, ValueError, TypeError, KeyError):
+            pass
+    facts = read_facts(part.pdf, colour)[part.skip:part.skip + part.pages]
+    if kept is not None:
+        with contextlib.suppress(OSError):  # not kept: read again next time
+            write_atomically(kept, json.dumps([asdict(f) for f in facts]).encode())
+    return facts
+
+
+def read_facts(pdf: bytes, colour: str) -> list[PageFacts]:
+    """Each page's text, pictures, fonts, boxes and (unless `colour` is 'rgb') the colours
+    it uses that `colour` cannot print: the PDF parsed once by PDFium and once by pypdf."""
+    pages = read_pages(pdf)
+    reader = pdf_reader(pdf)
+    for facts, page, fonts in zip(pages, reader.pages, fonts_by_page(reader), strict=True):
+        facts.fonts = fonts
+        trim, bleed, media = page.trimbox, page.bleedbox, page.mediabox
+        # To a hundredth of a mm: a PDF put together from sections writes its boxes with
+        # fewer digits than WeasyPrint does.
+        facts.trim_mm = (round(float(trim.width) / MM, 2), round(float(trim.height) / MM, 2))
+        facts.bleed_mm = round(min(float(trim.left) - float(bleed.left),
+                                   float(bleed.right) - float(trim.right),
+                                   float(trim.bottom) - float(bleed.bottom),
+                                   float(bleed.top) - float(trim.top)) / MM, 2)
+        facts.oversize = (media.width, media.height) != (trim.width, trim.height)
+        if colour != "rgb":
+            facts.colours = sorted(set(_colour_problems(page, page.get("/Resources"), colour,
+                                                        set())))
+    return pages
 
 
 def _plain(message: str) -> str:
@@ -123,28 +176,21 @@ def _overflow_words(message: str, page_words: list[list[str]]) -> str:
     return f" (about {extra} words too many before it, ~{max(1, extra // WORDS_PER_LINE)} lines)"
 
 
-def page_geometry(pdf: bytes | pypdf.PdfReader, layout: Layout,
-                  target: Target) -> list[Finding]:
+def page_geometry(pages: list[PageFacts], layout: Layout, target: Target) -> list[Finding]:
     """Every page has the layout's trim size; the print shop's pages carry the bleed box
     3 mm beyond it; any other target's page is exactly the trim, so 'actual size' prints."""
     size = layout.page_size_mm
     findings: list[Finding] = []
-    reader = pdf_reader(pdf)
-    for number, page in enumerate(reader.pages, start=1):
-        trim = page.trimbox
-        width, height = float(trim.width) / MM, float(trim.height) / MM
+    for number, page in enumerate(pages, start=1):
+        width, height = page.trim_mm
         if size and (abs(width - size[0]) > 0.5 or abs(height - size[1]) > 0.5):
             findings.append(Finding(f"page {number} is {width:.0f} x {height:.0f} mm, not the "
                                     f"{size[0]:g} x {size[1]:g} mm the {layout.name} layout "
                                     "sets: check @page size in the layout", fatal=True))
-        bleed = page.bleedbox
-        spare = min(float(trim.left) - float(bleed.left), float(bleed.right) - float(trim.right),
-                    float(trim.bottom) - float(bleed.bottom), float(bleed.top) - float(trim.top))
-        media = page.mediabox
-        if target.bleed_mm and abs(spare / MM - target.bleed_mm) > 0.2:
-            findings.append(Finding(f"page {number} has {spare / MM:.1f} mm of bleed, the print "
-                                    f"shop needs {target.bleed_mm:g} mm", fatal=True))
-        elif not target.bleed_mm and (media.width, media.height) != (trim.width, trim.height):
+        if target.bleed_mm and abs(page.bleed_mm - target.bleed_mm) > 0.2:
+            findings.append(Finding(f"page {number} has {page.bleed_mm:.1f} mm of bleed, the "
+                                    f"print shop needs {target.bleed_mm:g} mm", fatal=True))
+        elif not target.bleed_mm and page.oversize:
             findings.append(Finding(f"page {number} is larger than its trim size: remove "
                                     "'bleed' and 'marks' from the layout's @page for this target",
                                     fatal=True))
@@ -161,13 +207,12 @@ def picture_resolution(pages: list[PageFacts], target: Target, layout: Layout) -
             for ppi in page.picture_ppi if 0 < ppi < least]
 
 
-def colours(pdf: bytes | pypdf.PdfReader, target: Target) -> list[Finding]:
+def colours(pages: list[PageFacts], target: Target) -> list[Finding]:
     """Colours the target cannot print: anything RGB for the print shop; anything but
     black ink for the office."""
-    reader = pdf_reader(pdf)
     findings = []
-    for number, page in enumerate(reader.pages, start=1):
-        wrong = sorted(set(_colour_problems(page, page.get("/Resources"), target.colour, set())))
+    for number, page in enumerate(pages, start=1):
+        wrong = page.colours if target.colour != "rgb" else []
         if wrong and target.colour == "cmyk":
             findings.append(Finding(f"page {number} uses {', '.join(wrong)}: a print shop's "
                                     "PDF/X must be CMYK or grey only (use the layout's colour "

@@ -184,6 +184,20 @@ class Rendered:
     """What WeasyPrint reported (things it could not load or lay out), in plain words."""
     bookmark_levels: list[int] = field(default_factory=list)
     """The level of each PDF outline entry, in order (sections.py rebuilds the outline)."""
+    parts: list[Part] = field(default_factory=list)
+    """The sections the PDF was put together from, in order (none for one pass)."""
+
+
+@dataclass
+class Part:
+    """One section's own PDF within a sectioned render: its pages `skip` to `skip + pages`
+    are the PDF's next pages. `facts_file` names where the checks may keep what they read of
+    them (beside the section in the cache), or is None."""
+
+    pdf: bytes
+    skip: int
+    pages: int
+    facts_file: Path | None = None
 
 
 @dataclass(frozen=True)

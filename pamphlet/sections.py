@@ -43,7 +43,7 @@ from . import __version__
 from .compose import group_sections
 from .isolation import Limits, run_many
 from .model import Article
-from .render import Rendered
+from .render import Part, Rendered
 
 SECTION_START = re.compile(r'^<section class="run[ "]', re.MULTILINE)
 REFERENCE = re.compile(r'="#([^"\s]+)"')
@@ -209,10 +209,14 @@ class Cache:
         try:
             entries = sorted(self.folder.glob("*.pdf"), key=lambda p: p.stat().st_mtime)
             for old in entries[:-keep]:
-                old.unlink(missing_ok=True)
-                old.with_suffix(".json").unlink(missing_ok=True)
+                for kept in self.folder.glob(f"{old.stem}.*"):  # .pdf, .json, .facts-*.json
+                    kept.unlink(missing_ok=True)
         except OSError:
             pass
+
+    def facts_file(self, key: str) -> Path | None:
+        """Where the checks may keep what they read of this section's pages."""
+        return self.folder / f"{key}.facts" if self.folder is not None else None
 
     def digest(self, path: Path) -> str:
         """The hash of a file's bytes (each file read once per build)."""
@@ -323,6 +327,7 @@ def lay_out_sections(html: str, base: Path, roots: list[Path], options: object,
 
     laid: dict[int, Laid] = {}
     used: dict[int, Plan] = {}
+    key_of: dict[int, str] = {}
     for _round in range(4):
         starts = _starts(count, laid, shapes, hints)
         plans = []
@@ -339,6 +344,7 @@ def lay_out_sections(html: str, base: Path, roots: list[Path], options: object,
         todo = []
         for plan in plans:
             found = cache.get(keys[plan.index])
+            key_of[plan.index] = keys[plan.index]
             if found is not None:
                 laid[plan.index] = found
                 used[plan.index] = plan
@@ -370,7 +376,10 @@ def lay_out_sections(html: str, base: Path, roots: list[Path], options: object,
     pdf = assemble([laid[i] for i in range(count)])
     gc.collect()  # pypdf's readers and writer are full of cycles; speed.tune_gc made them rare
     messages = [m for i in range(count) for m in laid[i].messages]
-    return Rendered(pdf, sum(laid[i].pages for i in range(count)), start_pages, messages)
+    parts = [Part(laid[i].pdf, laid[i].skip, laid[i].pages, cache.facts_file(key_of[i]))
+             for i in range(count)]
+    return Rendered(pdf, sum(laid[i].pages for i in range(count)), start_pages, messages,
+                    parts=parts)
 
 
 def _starts(count: int, laid: dict[int, Laid], shapes: list[dict[str, Any] | None],

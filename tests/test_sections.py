@@ -15,6 +15,7 @@ from pamphlet.compose import compose, group_sections
 from pamphlet.errors import PamphletError, Problem
 from pamphlet.fonts import find_fonts
 from pamphlet.isolation import ChildFailed, LimitExceeded, Limits, run_many
+from pamphlet.preflight import facts_of, read_facts
 from pamphlet.render import Rendered, render
 from pamphlet.sections import Plan, lay_out_sections, placement_hints, section_document, split
 
@@ -143,6 +144,22 @@ def test_links_bookmarks_and_fonts_survive_the_assembly(paper):
     assert reader.metadata is not None and reader.metadata.title == \
         pypdf.PdfReader(__import__("io").BytesIO(single.pdf)).metadata.title
     assert len(sections.pdf) < 1.6 * len(single.pdf), "fonts are embedded once per section"
+
+
+def test_the_checks_read_each_section_as_its_pages_are_in_the_assembled_pdf(paper):
+    """The preflight reads a sectioned issue section by section (and keeps what it read
+    beside each section): page for page it must be what the assembled PDF says."""
+    sample, _, sections = paper
+    assert [p.pages for p in sections.parts] and \
+        sum(p.pages for p in sections.parts) == sections.page_count
+    for colour in ("cmyk", "grey"):
+        whole = read_facts(sections.pdf, colour)
+        assert facts_of(sections, colour) == whole
+        kept = sorted(sample.cache.glob(f"*.facts-*-{colour}.json"))
+        assert len(kept) == len(sections.parts)
+        assert facts_of(sections, colour) == whole, "read back from the kept files"
+    assert any(page.colours for page in whole), "the plain render is RGB: the check sees it"
+    assert all(page.fonts and page.text for page in whole)
 
 
 def test_an_unchanged_issue_comes_from_the_cache_and_one_edit_lays_out_one_section(paper):
