@@ -10,12 +10,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
-import pypdf
 import typer
 
 from . import __version__
 from .build import BuildResult, build_many, build_targets, check_targets
 from .build import build as build_issue
+from .checks import page_count
 from .errors import PamphletError, Problem, display_path
 from .impose import PAPER, booklet_order, creep_shifts, impose, proof_order, two_up_order
 from .isolation import Limits
@@ -230,7 +230,7 @@ def impose_command(
                                          "pamphlet imposes", "use --as booklet, 2up or proof, "
                                          "and --paper a4 or a3")])
         _, _, pdf = up_to_date_pdf(issue, progress, target="office")
-        pages = len(pypdf.PdfReader(pdf).pages)
+        pages = page_count(pdf.read_bytes())
         try:
             sides = (booklet_order(pages, signature) if kind == "booklet" else
                      two_up_order(pages) if kind == "2up" else proof_order(pages))

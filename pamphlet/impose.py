@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-
-import pypdf
-from pypdf import Transformation
+from typing import TYPE_CHECKING
 
 from .errors import PamphletError, Problem
+
+if TYPE_CHECKING:
+    import pypdf
 
 MM = 72 / 25.4
 A4_LANDSCAPE = (841.89, 595.28)
@@ -71,6 +72,8 @@ def impose(pdf: Path, out: Path, sides: list[Side], sheet: tuple[float, float] =
            shifts: list[float] | None = None) -> bytes:
     """The PDF of `sides`: each sheet split into as many equal slots as a side has pages,
     each page scaled to fit its slot; `shifts` move a side's pages toward the middle."""
+    import pypdf  # here, not at the top: the command starts faster without it
+
     try:
         reader = pypdf.PdfReader(pdf)
     except (OSError, pypdf.errors.PyPdfError) as error:
@@ -92,6 +95,8 @@ def impose(pdf: Path, out: Path, sides: list[Side], sheet: tuple[float, float] =
 
 def _place(sheet: pypdf.PageObject, page: pypdf.PageObject, slot: int, half: float,
            height: float, inward: float = 0.0) -> None:
+    from pypdf import Transformation
+
     box = page.trimbox
     w, h = float(box.width), float(box.height)
     scale = min(half / w, height / h, 1.0)   # shrink to fit, never enlarge

@@ -21,8 +21,6 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from pathlib import Path
 
-import pypdf
-
 from .branches import Branch, load_branches, parse_address
 from .build import build, load, output_path
 from .errors import PamphletError, Problem, Problems, display_path
@@ -180,6 +178,8 @@ def _default_sender(issue: Issue) -> Address | None:
 
 def _outgoing(issue: Issue, articles: list[Article], branch: Branch, pdf: Path,
               settings: Settings, template: Path) -> Outgoing:
+    import pypdf  # here, not at the top: the command starts faster without it
+
     data = pdf.read_bytes()
     try:
         pages: int | None = len(pypdf.PdfReader(io.BytesIO(data)).pages)

@@ -82,6 +82,8 @@ def _lean_next_box() -> bool:
 
 def _up_to_first_in_flow(column_box: Any, skip_stack: dict[int, Any]) -> Any:
     """The column box with its children cut after the first in-flow one to be laid out."""
+    if len(skip_stack) != 1:
+        return column_box
     (start,) = skip_stack
     children = column_box.children
     end = start
