@@ -7,7 +7,7 @@ import io
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .fonts import FontFace
 from .model import Article
@@ -50,6 +50,10 @@ class PageFacts:
     """The media box is larger than the trim box."""
     colours: list[str] = field(default_factory=list)
     """Colours the target cannot print ('RGB colour', 'a colour picture'...)."""
+    inked_edges: list[str] = field(default_factory=list)
+    """The edges ('top', 'left'...) with ink within the unprintable margin asked about."""
+    solid_black: float = 0.0
+    """The share of the page that is solid black (when the edges were asked about)."""
 
 
 def page_count(pdf: bytes) -> int:
@@ -63,8 +67,14 @@ def page_count(pdf: bytes) -> int:
         document.close()
 
 
-def read_pages(pdf: bytes) -> list[PageFacts]:
-    """What the checks need of each page, read in one pass (loading a page is the slow part)."""
+EDGE_DPI = 50
+"""Resolution of the page images that the edge and black-area checks look at."""
+
+
+def read_pages(pdf: bytes, edge_mm: float = 0) -> list[PageFacts]:
+    """What the checks need of each page, read in one pass (loading a page is the slow part):
+    text and pictures; with `edge_mm`, also the ink within that margin and the solid black,
+    from a coarse image of the page."""
     import pypdfium2 as pdfium  # here, not at the top: small commands need no PDF libraries
     import pypdfium2.raw as pdfium_c
 
@@ -76,9 +86,23 @@ def read_pages(pdf: bytes) -> list[PageFacts]:
             facts.append(PageFacts(page.get_textpage().get_text_bounded(),
                                    [min(meta.horizontal_dpi, meta.vertical_dpi)
                                     for meta in (picture.get_metadata() for picture in pictures)]))
+            if edge_mm:
+                facts[-1].inked_edges, facts[-1].solid_black = _ink(page, edge_mm)
         return facts
     finally:
         document.close()
+
+
+def _ink(page: Any, edge_mm: float) -> tuple[list[str], float]:
+    """The edges with ink (anything darker than paper) within `edge_mm`, and the share of
+    the page that is solid black."""
+    image = page.render(scale=EDGE_DPI / 72, grayscale=True).to_pil().convert("L")
+    band = max(1, round(edge_mm / 25.4 * EDGE_DPI))
+    width, height = image.size
+    sides = {"top": (0, 0, width, band), "bottom": (0, height - band, width, height),
+             "left": (0, 0, band, height), "right": (width - band, 0, width, height)}
+    inked = [side for side, box in sides.items() if image.crop(box).getextrema()[0] < 235]
+    return inked, sum(image.histogram()[:40]) / (width * height)
 
 
 def words(text: str) -> list[str]:

@@ -32,8 +32,6 @@ from .output import write_atomically
 from .render import Part, Rendered
 from .targets import MM, Target, min_ppi
 
-EDGE_DPI = 50
-"""Resolution of the page images that the edge and black-area checks look at."""
 WORDS_PER_LINE = 7
 """About how many words a line of column text holds, to turn words into lines."""
 SOLID_SHARE = 0.15
@@ -55,7 +53,7 @@ def preflight(issue: Issue, articles: list[Article], layout: Layout, target: Tar
     pdf = rendered.pdf
     findings = [Finding(w) for article in articles for w in article.warnings]
     findings += [Finding(_plain(message)) for message in rendered.messages]
-    pages = facts_of(rendered, target.colour)
+    pages = facts_of(rendered, target.colour, target.safe_edge_mm)
     gc.collect()  # the parsed PDFs are full of cycles; speed.tune_gc made collections rare
     texts = [page.text for page in pages]
     findings += copyfit(issue, articles, layout, rendered, padding, texts)
@@ -69,7 +67,7 @@ def preflight(issue: Issue, articles: list[Article], layout: Layout, target: Tar
     findings += picture_resolution(pages, target, layout)
     findings += colours(pages, target)
     if target.safe_edge_mm:
-        findings += edges_and_black(pdf, target)
+        findings += edges_and_black(pages, target)
     if target.size_budget:
         findings += size_budget(len(pdf), rendered.page_count, layout)
     return findings
@@ -80,19 +78,21 @@ FACTS_FORMAT = 1
 changes what it reads."""
 
 
-def facts_of(rendered: Rendered, colour: str) -> list[PageFacts]:
+def facts_of(rendered: Rendered, colour: str, edge_mm: float = 0) -> list[PageFacts]:
     """What the checks need of each page. An issue laid out in sections is read section by
     section, each kept beside the section in the cache: an edit reads only the pages it
     changed (the assembled pages are the sections' own, copied)."""
     if rendered.parts:
-        facts = [fact for part in rendered.parts for fact in _part_facts(part, colour)]
+        facts = [fact for part in rendered.parts
+                 for fact in _part_facts(part, colour, edge_mm)]
         if len(facts) == rendered.page_count == page_count(rendered.pdf):
             return facts
-    return read_facts(rendered.pdf, colour)
+    return read_facts(rendered.pdf, colour, edge_mm)
 
 
-def _part_facts(part: Part, colour: str) -> list[PageFacts]:
-    kept = part.facts_file.with_name(f"{part.facts_file.name}-{FACTS_FORMAT}-{colour}.json") \
+def _part_facts(part: Part, colour: str, edge_mm: float) -> list[PageFacts]:
+    name = f"{FACTS_FORMAT}-{colour}" + (f"-edge{edge_mm:g}" if edge_mm else "")
+    kept = part.facts_file.with_name(f"{part.facts_file.name}-{name}.json") \
         if part.facts_file else None
     if kept is not None:
         try:
@@ -100,17 +100,18 @@ def _part_facts(part: Part, colour: str) -> list[PageFacts]:
                     for entry in json.loads(kept.read_text(encoding="utf-8"))]
         except (OSError, ValueError, TypeError, KeyError):
             pass
-    facts = read_facts(part.pdf, colour)[part.skip:part.skip + part.pages]
+    facts = read_facts(part.pdf, colour, edge_mm)[part.skip:part.skip + part.pages]
     if kept is not None:
         with contextlib.suppress(OSError):  # not kept: read again next time
             write_atomically(kept, json.dumps([asdict(f) for f in facts]).encode())
     return facts
 
 
-def read_facts(pdf: bytes, colour: str) -> list[PageFacts]:
-    """Each page's text, pictures, fonts, boxes and (unless `colour` is 'rgb') the colours
-    it uses that `colour` cannot print: the PDF parsed once by PDFium and once by pypdf."""
-    pages = read_pages(pdf)
+def read_facts(pdf: bytes, colour: str, edge_mm: float = 0) -> list[PageFacts]:
+    """Each page's text, pictures, fonts, boxes, (unless `colour` is 'rgb') the colours it
+    uses that `colour` cannot print and (with `edge_mm`) its ink near the edges: the PDF
+    parsed once by PDFium and once by pypdf."""
+    pages = read_pages(pdf, edge_mm)
     reader = pdf_reader(pdf)
     for facts, page, fonts in zip(pages, reader.pages, fonts_by_page(reader), strict=True):
         facts.fonts = fonts
@@ -275,33 +276,19 @@ def _may_have_wrong_colour(data: bytes, colour: str) -> bool:
                 or (colour == "grey" and _INK_OPERATOR.search(data)))
 
 
-def edges_and_black(pdf: bytes, target: Target) -> list[Finding]:
+def edges_and_black(pages: list[PageFacts], target: Target) -> list[Finding]:
     """Nothing printed within the unprintable edge; no page mostly solid black."""
-    import pypdfium2 as pdfium
-
     findings = []
-    document = pdfium.PdfDocument(pdf)
-    try:
-        for number, page in enumerate(document, start=1):
-            image = page.render(scale=EDGE_DPI / 72, grayscale=True).to_pil().convert("L")
-            band = max(1, round(target.safe_edge_mm / 25.4 * EDGE_DPI))
-            width, height = image.size
-            sides = {"top": (0, 0, width, band), "bottom": (0, height - band, width, height),
-                     "left": (0, 0, band, height), "right": (width - band, 0, width, height)}
-            inked = [side for side, box in sides.items() if image.crop(box).getextrema()[0] < 235]
-            if inked:
-                findings.append(Finding(
-                    f"page {number}: something is printed within {target.safe_edge_mm:g} mm of "
-                    f"the {' and '.join(inked)} edge, where office printers cannot print",
-                    fatal=True))
-            histogram = image.histogram()
-            solid = sum(histogram[:40]) / (width * height)
-            if solid > SOLID_SHARE:
-                findings.append(Finding(
-                    f"page {number} is {solid:.0%} solid black: heavy on toner and streaky on a "
-                    "copier; use a lighter tint or outline type"))
-    finally:
-        document.close()
+    for number, page in enumerate(pages, start=1):
+        if page.inked_edges:
+            findings.append(Finding(
+                f"page {number}: something is printed within {target.safe_edge_mm:g} mm of "
+                f"the {' and '.join(page.inked_edges)} edge, where office printers cannot print",
+                fatal=True))
+        if page.solid_black > SOLID_SHARE:
+            findings.append(Finding(
+                f"page {number} is {page.solid_black:.0%} solid black: heavy on toner and "
+                "streaky on a copier; use a lighter tint or outline type"))
     return findings
 
 

@@ -152,14 +152,16 @@ def test_the_checks_read_each_section_as_its_pages_are_in_the_assembled_pdf(pape
     sample, _, sections = paper
     assert [p.pages for p in sections.parts] and \
         sum(p.pages for p in sections.parts) == sections.page_count
-    for colour in ("cmyk", "grey"):
-        whole = read_facts(sections.pdf, colour)
-        assert facts_of(sections, colour) == whole
-        kept = sorted(sample.cache.glob(f"*.facts-*-{colour}.json"))
+    for colour, edge in (("cmyk", 0), ("grey", 15)):
+        whole = read_facts(sections.pdf, colour, edge)
+        assert facts_of(sections, colour, edge) == whole
+        kept = sorted(sample.cache.glob(f"*.facts-*-{colour}*.json"))
         assert len(kept) == len(sections.parts)
-        assert facts_of(sections, colour) == whole, "read back from the kept files"
-    assert any(page.colours for page in whole), "the plain render is RGB: the check sees it"
-    assert all(page.fonts and page.text for page in whole)
+        assert facts_of(sections, colour, edge) == whole, "read back from the kept files"
+        assert any(page.colours for page in whole), "the plain render is RGB: the check sees it"
+        assert all(page.fonts and page.text for page in whole)
+    assert any(page.inked_edges for page in whole) and all(p.solid_black < 1 for p in whole), \
+        "the columns come within 15 mm of the sides"
 
 
 def test_an_unchanged_issue_comes_from_the_cache_and_one_edit_lays_out_one_section(paper):
