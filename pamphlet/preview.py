@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import re
@@ -36,15 +37,63 @@ def page_images(pdf: Path, folder: Path, dpi: int = 110, pages: list[int] | None
     with _opened(pdf) as document:
         count = len(document)
         numbers = _wanted(pdf, pages, count)
-        digits = len(str(count))
         written = []
         for number in numbers:
-            path = folder / f"page-{number:0{digits}d}.png"
+            path = page_file(folder, number, count)
             _write(path, _png(_render(document[number - 1], dpi / 72)))
             written.append(path)
     if pages is None:
         _remove_stale(folder, written)
     return written
+
+
+def page_file(folder: Path, number: int, count: int) -> Path:
+    """Where `page_images` puts page `number` of a `count`-page issue."""
+    return folder / f"page-{number:0{len(str(count))}d}.png"
+
+
+def page_fingerprints(pdf: Path) -> list[str]:
+    """A hash of what each page draws: its drawing operators, its boxes and everything its
+    resources hold (fonts, pictures, forms), object numbers left out. A page drawn the same in
+    two builds (a newspaper's sections come from the cache unchanged) has the same
+    fingerprint, so its image need not be drawn again."""
+    import pypdf  # here, not at the top: the command starts faster without it
+
+    reader = pypdf.PdfReader(pdf)
+    known: dict[int, bytes] = {}
+    prints = []
+    for page in reader.pages:
+        digest = hashlib.sha256()
+        for key in ("/Contents", "/Resources", "/MediaBox", "/CropBox", "/TrimBox",
+                    "/BleedBox", "/Rotate", "/Group"):
+            digest.update(key.encode() + _digest(page.get(key), known))
+        prints.append(digest.hexdigest())
+    return prints
+
+
+def _digest(value: object, known: dict[int, bytes]) -> bytes:
+    """The hash of a PDF value and all it refers to (but its page's parent: that is the whole
+    document), each indirect object hashed once."""
+    import pypdf.generic as pdf
+
+    if isinstance(value, pdf.IndirectObject):
+        if value.idnum not in known:
+            known[value.idnum] = b"cycle"  # a cycle hashes as itself, not forever
+            known[value.idnum] = _digest(value.get_object(), known)
+        return known[value.idnum]
+    digest = hashlib.sha256(type(value).__name__.encode())
+    if isinstance(value, pdf.StreamObject):
+        digest.update(value._data if isinstance(value._data, bytes) else value.get_data())
+    if isinstance(value, dict):
+        for key in sorted(value):
+            if key not in ("/Parent", "/P", "/Length"):
+                digest.update(str(key).encode() + _digest(value.raw_get(key), known))
+    elif isinstance(value, list):
+        for item in value:
+            digest.update(_digest(item, known))
+    elif not isinstance(value, pdf.StreamObject):
+        digest.update(repr(value).encode("utf-8", "surrogatepass"))
+    return digest.digest()
 
 
 def contact_sheet(pdf: Path, out: Path, width: int = 2000) -> Path:

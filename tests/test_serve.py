@@ -8,18 +8,20 @@ import json
 import os
 import queue
 import re
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Publication
+from conftest import REPO, Publication
 from typer.testing import CliRunner
 
 from pamphlet import serve as serve_module
 from pamphlet.cli import app
 from pamphlet.errors import PamphletError
+from pamphlet.preview import page_images
 from pamphlet.serve import Previewer, Server, is_loopback, make_server, rows_of, serve, url_of
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -75,6 +77,28 @@ def test_a_build_gives_status_and_page_images(publication: Publication):
         ["page-1.png", "page-2.png"]
     assert previewer.page(1).startswith(PNG) and previewer.page(2).startswith(PNG)
     assert previewer.page(0) is None and previewer.page(3) is None
+
+
+def test_after_an_edit_only_the_pages_drawn_differently_are_drawn_again(tmp_path: Path):
+    """The sample newspaper: one article edited, the images of its page(s) are drawn again,
+    the others are kept; and every image is still the page of the new PDF."""
+    shutil.copytree(REPO / "issues", tmp_path / "paper" / "issues")
+    previewer = Previewer(tmp_path / "paper" / "issues" / "issue-42.yaml", dpi=30)
+    previewer.rebuild()
+    folder = previewer.pages_dir
+    stamps = {p.name: p.stat().st_mtime_ns for p in folder.glob("page-*.png")}
+    assert len(stamps) == 12
+    article = tmp_path / "paper" / "issues" / "issue-42" / "labour-nurses.md"
+    article.write_text(article.read_text(encoding="utf-8").replace(
+        "nurses", "nurses and midwives", 1), encoding="utf-8")
+    previewer.rebuild()
+    assert previewer.status()["state"] == "ok"
+    drawn = [name for name, stamp in stamps.items()
+             if (folder / name).stat().st_mtime_ns != stamp]
+    assert 1 <= len(drawn) <= 2, drawn
+    fresh = page_images(previewer.current.images[0].parent.parent / "issue-42.printshop.pdf",
+                        tmp_path / "fresh", dpi=30)
+    assert [p.read_bytes() for p in fresh] == [p.read_bytes() for p in previewer.current.images]
 
 
 def test_rows_are_spreads_and_a_sheet_is_side_by_side():
