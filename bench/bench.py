@@ -11,7 +11,8 @@ publication folder next to copies of the samples, then times, as medians of seve
 
 * `pamphlet build` as an editor runs it: a fresh process, with no section cache (cold);
 * the edit loop: one article changed, then built again, in a warm process (as `pamphlet serve`
-  does) and from the command line;
+  does), from the command line, and as the live preview does it (the build and the page
+  images);
 * plain WeasyPrint (a fresh `python -c` that imports it and writes the composed HTML in one
   call) and headless Chromium printing the same composed HTML, in the same run, for the ratios;
 * `pamphlet build --all` against building the same issues one after another, if that command
@@ -44,7 +45,7 @@ from generate import newspaper  # noqa: E402
 SAMPLES = ["issue-42", "busworker-2026-11-24", "outsourcing-pamphlet"]
 ROWS = ["plain WeasyPrint", "plain WeasyPrint, stack cache", "Chromium", "cold CLI build",
         "cold CLI, one pass", "cold CLI, no layout shortcuts", "cold CLI, with stack cache",
-        "edit, warm rebuild", "edit, CLI rebuild"]
+        "edit, warm rebuild", "edit, CLI rebuild", "edit, live preview"]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update",
@@ -179,6 +180,7 @@ def main() -> None:
 
 def measure(root: Path, sizes: list[int], runs: int, only: str, scratch: Path) -> list[Row]:
     from pamphlet.build import build
+    from pamphlet.serve import Previewer
 
     rows: list[Row] = []
     wanted = (lambda name: only in name) if only else (lambda name: True)
@@ -245,6 +247,11 @@ def measure(root: Path, sizes: list[int], runs: int, only: str, scratch: Path) -
             note=f"{article.path.name} changed")
         row(f"{name} edit, CLI rebuild", lambda n=name: process(pamphlet("build", n, "-q"), root),
             before=article.edit, against=f"{name} plain WeasyPrint")
+        previewer = Previewer(manifest)
+        previewer.rebuild()  # the first build and every page image, as `pamphlet serve` starts
+        row(f"{name} edit, live preview", lambda p=previewer: timed(p.rebuild),
+            before=article.edit, against=f"{name} plain WeasyPrint",
+            note="build and page images, as `pamphlet serve` after a save")
         article.path.write_text(article.original, encoding="utf-8")
     help_text = subprocess.run(pamphlet("build", "--help"), capture_output=True, text=True,
                                cwd=root).stdout
