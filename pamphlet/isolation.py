@@ -177,17 +177,25 @@ def _worker(connection: Connection, func: Callable[..., Any], memory_mb: int,
                 connection.send(("ok", func(*args)))
             except PamphletError as error:
                 connection.send(("problems", error.problems))
-            except MemoryError:
-                connection.send(("memory", None))
             except BaseException as error:
-                connection.send(("error", (f"{type(error).__name__}: {error}",
-                                           traceback.format_exc())))
+                connection.send(_failure(error))
             gc.collect()  # the last call's laid-out pages, before the next call adds its own
     except (EOFError, OSError):
         pass  # the parent has gone or stopped us: nothing to report to
     finally:
         connection.close()
         os._exit(0)
+
+
+def _failure(error: BaseException) -> tuple[str, Any]:
+    """What a child reports of an error: memory ran out (a MemoryError, or a C library's
+    SystemError "error return without exception set", which is how some of them fail an
+    allocation under the memory limit), or anything else, with its traceback."""
+    unset = isinstance(error, SystemError) and "without exception set" in str(error)
+    if isinstance(error, MemoryError) or isinstance(error.__context__, MemoryError) or unset:
+        return ("memory", None)
+    return ("error", (f"{type(error).__name__}: {error}",
+                      "".join(traceback.format_exception(error))))
 
 
 def _set_up_child(connection: Connection, memory_mb: int, stderr: int) -> None:
@@ -215,10 +223,8 @@ def _child(sender: Connection, func: Callable[..., Any], args: tuple[Any, ...],
         sender.send(("ok", func(*args)))
     except PamphletError as error:
         sender.send(("problems", error.problems))
-    except MemoryError:
-        sender.send(("memory", None))
     except BaseException as error:  # everything goes back to the parent, which decides
-        sender.send(("error", (f"{type(error).__name__}: {error}", traceback.format_exc())))
+        sender.send(_failure(error))
     finally:
         sender.close()
         os._exit(0)

@@ -257,6 +257,26 @@ def test_a_render_past_the_time_limit_is_stopped_and_the_old_pdf_kept(publicatio
     assert not [p for p in publication.pdf.parent.iterdir() if p.name.endswith(".tmp")]
 
 
+def test_a_c_library_failing_an_allocation_counts_as_memory():
+    """Under the memory limit some C code (Pillow's decoders, cffi) fails a malloc by
+    returning an error without setting one: Python raises SystemError. That is the memory
+    limit, not a layout problem."""
+    from pamphlet.isolation import _failure
+
+    assert _failure(MemoryError())[0] == "memory"
+    assert _failure(SystemError("error return without exception set"))[0] == "memory"
+    try:
+        try:
+            raise MemoryError
+        except MemoryError:
+            raise ValueError("while handling it") from None
+    except ValueError as error:
+        chained = error
+    assert _failure(chained)[0] == "memory"
+    status, (summary, details) = _failure(ValueError("a real bug"))
+    assert status == "error" and summary == "ValueError: a real bug" and "a real bug" in details
+
+
 def test_a_render_past_the_memory_limit_is_stopped(publication):
     _long_newspaper(publication)
     # A small file that decodes to 150 MB of pixels (under the 40 Mpx cap): WeasyPrint must
