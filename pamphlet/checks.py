@@ -228,14 +228,13 @@ def _place_words(kind: str, page: int) -> str:
     return names.get(kind, f"page {page}")
 
 
-def pdf_reader(pdf: bytes | pypdf.PdfReader) -> pypdf.PdfReader:
-    """A pypdf reader of `pdf`; the same reader if given one (the checks share one)."""
-    import pypdf
+def pdf_reader(pdf: bytes) -> pypdf.PdfReader:
+    import pypdf  # here, not at the top: small commands need no PDF libraries
 
-    return pdf if isinstance(pdf, pypdf.PdfReader) else pypdf.PdfReader(io.BytesIO(pdf))
+    return pypdf.PdfReader(io.BytesIO(pdf))
 
 
-def pdf_fonts(pdf: bytes | pypdf.PdfReader) -> dict[str, bool]:
+def pdf_fonts(pdf: bytes) -> dict[str, bool]:
     """Every font the PDF uses and whether it is embedded. An embedded font is named by the
     PostScript name inside the embedded program itself, so it can be matched with the bundled
     files exactly; one that is not embedded, by the name the PDF gives it."""

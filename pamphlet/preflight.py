@@ -20,7 +20,6 @@ from .checks import (
     misplaced,
     missing_text,
     page_count,
-    page_texts,
     pdf_reader,
     read_pages,
     words,
@@ -140,15 +139,15 @@ def _plain(message: str) -> str:
 
 
 def copyfit(issue: Issue, articles: list[Article], layout: Layout, rendered: Rendered,
-            padding: int, texts: list[str] | None = None) -> list[Finding]:
-    """Pages against the plan and the layout's maximum, articles off their planned page;
-    `texts` are the pages' texts if already read."""
+            padding: int, texts: list[str]) -> list[Finding]:
+    """Pages against the plan and the layout's maximum, articles off their planned page
+    (`texts`: each page's text)."""
     pages = rendered.page_count
     findings = []
     if issue.pages and pages != issue.pages:
         findings.append(Finding(f"the issue fills {pages} pages but the manifest plans "
                                 f"{issue.pages}"))
-    page_words = [marked_words(text) for text in (texts or page_texts(rendered.pdf))]
+    page_words = [marked_words(text) for text in texts]
     max_pages = layout.settings.get("max_pages")
     if max_pages and pages > max_pages:
         over = [w for page in page_words[max_pages:] for w in page]
