@@ -139,3 +139,49 @@ def test_converted_pictures_are_kept_between_builds_and_pruned(tmp_path: Path,
         (grey, mime)
     render.prune_pictures(tmp_path, keep=0)
     assert not list(tmp_path.iterdir())
+
+
+IMPORT_PROGRAM = r"""
+import ctypes.util, sys
+searched = []
+search = ctypes.util.find_library
+ctypes.util.find_library = lambda name: (searched.append(name), search(name))[1]
+BREAK = sys.argv[1] == "break"
+if BREAK:  # the libraries do not load by their file names: only the search finds them
+    import cffi
+    dlopen = cffi.FFI.dlopen
+    def by_search_only(self, name, flags=0):
+        if ctypes.util.find_library.__name__ == "_no_search":
+            raise OSError("not found")
+        return dlopen(self, name, flags)
+    cffi.FFI.dlopen = by_search_only
+from pamphlet import speed
+if sys.argv[1] == "plain":
+    import weasyprint
+else:
+    speed.import_weasyprint()
+from weasyprint.text import ffi
+assert ctypes.util.find_library.__name__ == "<lambda>", "the search is put back"
+libraries = sorted({line.split()[-1] for line in open("/proc/self/maps")
+                    if any(n in line for n in ("libpango", "libharfbuzz", "libgobject",
+                                               "libfontconfig"))})
+print(len(searched), ffi.harfbuzz_subset is not None, *libraries)
+"""
+
+
+def _imported(how: str) -> list[str]:
+    done = subprocess.run([sys.executable, "-c", IMPORT_PROGRAM, how], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "could not import" not in done.stdout
+    return done.stdout.split()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the search is Linux's")
+def test_weasyprint_is_imported_without_searching_for_its_libraries():
+    plain, fast, broken = _imported("plain"), _imported("fast"), _imported("break")
+    assert int(plain[0]) > 0 and int(fast[0]) == 0, "the fast import searches nothing"
+    assert fast[1:] == plain[1:], "and loads the same library files"
+    assert any("libpango-1.0" in name for name in fast)
+    assert int(broken[0]) > 0 and broken[1:] == plain[1:], \
+        "where the file names do not load, the usual import (with the search) is done"
