@@ -291,6 +291,8 @@ def _render(html: str, issue: Issue, layout: Layout, roots: list[Path],
                                      _limit_message(issue.name, "laying out", stop),
                                      "the previous PDF is unchanged; look for a huge size or a "
                                      "very long table in the layout or the articles")]) from stop
+    except PamphletError:
+        raise
     except Exception as error:
         raise PamphletError([Problem(
             layout.folder, None, f"WeasyPrint could not lay out the pages ({error})",

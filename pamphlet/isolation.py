@@ -102,11 +102,21 @@ def run_many(func: Callable[..., T], calls: list[tuple[Any, ...]], limits: Limit
     """`[func(*args) for args in calls]`, shared out among `workers` forked children that each
     take the next call when they finish one. Each child has the memory limit; all of them
     together have the time limit. In-process, one after another, where fork is missing."""
+    results = dict(run_each(func, calls, limits, workers, progress))
+    return [results[i] for i in range(len(calls))]
+
+
+def run_each(func: Callable[..., T], calls: list[tuple[Any, ...]], limits: Limits,
+             workers: int = 2, progress: Callable[[str], None] | None = None
+             ) -> Iterator[tuple[int, T]]:
+    """As `run_many`, but each result as soon as it is there, with the index of its call: the
+    caller can put one away before the next arrives."""
     if not can_isolate() or workers <= 1 or len(calls) <= 1:
-        return [run_limited(func, args, limits, progress) for args in calls]
+        for index, args in enumerate(calls):
+            yield index, run_limited(func, args, limits, progress)
+        return
     context = multiprocessing.get_context("fork")
     deadline = time.monotonic() + limits.seconds
-    results: dict[int, T] = {}
     pending = list(enumerate(calls))
     running: dict[Connection, tuple[multiprocessing.process.BaseProcess, IO[bytes], int]] = {}
     files = ExitStack()
@@ -139,7 +149,7 @@ def run_many(func: Callable[..., T], calls: list[tuple[Any, ...]], limits: Limit
                     continue
                 if status != "ok":
                     _raise_for(status, payload, limits)
-                results[index] = payload
+                finished = index
                 if pending:
                     index, args = pending.pop(0)
                     connection.send(args)
@@ -149,6 +159,8 @@ def run_many(func: Callable[..., T], calls: list[tuple[Any, ...]], limits: Limit
                     del running[connection]
                     connection.close()
                     child.join()
+                yield finished, payload
+                del payload
     finally:
         for connection, (child, _, _) in running.items():
             if child.is_alive():
@@ -156,7 +168,6 @@ def run_many(func: Callable[..., T], calls: list[tuple[Any, ...]], limits: Limit
             child.join()
             connection.close()
         files.close()
-    return [results[i] for i in range(len(calls))]
 
 
 def _raise_for(status: str, payload: Any, limits: Limits) -> None:

@@ -28,7 +28,8 @@ from .fonts import find_fonts
 from .layouts import Layout
 from .model import Article, Issue
 from .output import write_atomically
-from .render import Part, Rendered
+from .render import Part, Rendered, pdf_bytes
+from .speed import give_back_memory
 from .targets import MM, Target, min_ppi
 
 WORDS_PER_LINE = 7
@@ -53,7 +54,7 @@ def preflight(issue: Issue, articles: list[Article], layout: Layout, target: Tar
     findings = [Finding(w) for article in articles for w in article.warnings]
     findings += [Finding(_plain(message)) for message in rendered.messages]
     pages = facts_of(rendered, target.colour, target.safe_edge_mm)
-    gc.collect()  # the parsed PDFs are full of cycles; speed.tune_gc made collections rare
+    give_back_memory()
     texts = [page.text for page in pages]
     findings += copyfit(issue, articles, layout, rendered, padding, texts)
     findings += [Finding(str(m)) for m in missing_text(articles, marked_words("\n".join(texts)))]
@@ -99,7 +100,8 @@ def _part_facts(part: Part, colour: str, edge_mm: float) -> list[PageFacts]:
                     for entry in json.loads(kept.read_text(encoding="utf-8"))]
         except (OSError, ValueError, TypeError, KeyError):
             pass
-    facts = read_facts(part.pdf, colour, edge_mm)[part.skip:part.skip + part.pages]
+    facts = read_facts(pdf_bytes(part.pdf), colour, edge_mm)[part.skip:part.skip + part.pages]
+    gc.collect(1)  # this section's parsed pages (full of cycles) before the next one's
     if kept is not None:
         with contextlib.suppress(OSError):  # not kept: read again next time
             write_atomically(kept, json.dumps([asdict(f) for f in facts]).encode())

@@ -15,12 +15,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import unquote, urlsplit
 
 import PIL
 from PIL import Image, ImageChops, ImageCms, ImageOps
 
+from .errors import PamphletError, Problem
 from .finishing import finisher_for
 
 MAX_RESOURCE_BYTES = 64 * 1024 * 1024
@@ -194,10 +195,30 @@ class Part:
     are the PDF's next pages. `facts_file` names where the checks may keep what they read of
     them (beside the section in the cache), or is None."""
 
-    pdf: bytes
+    pdf: bytes | Path
+    """The section's PDF, or the file in the cache that holds it (see `pdf_bytes`)."""
     skip: int
     pages: int
     facts_file: Path | None = None
+
+
+def pdf_bytes(source: bytes | Path) -> bytes:
+    """A section's PDF: sections kept in the cache are read from there when needed, so that
+    a long issue's sections are not all in memory at once."""
+    with pdf_file(source) as pdf:
+        return pdf.read()
+
+
+def pdf_file(source: bytes | Path) -> BinaryIO:
+    """A section's PDF to read from (and close)."""
+    if isinstance(source, bytes):
+        return io.BytesIO(source)
+    try:
+        return source.open("rb")
+    except OSError as error:
+        raise PamphletError([Problem(source, None, "a laid-out section kept in the cache could "
+                                     f"not be read back ({error.strerror or error})",
+                                     "build again: the section will be laid out anew")]) from error
 
 
 @dataclass(frozen=True)

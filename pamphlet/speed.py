@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import gc
 import hashlib
 import io
@@ -128,6 +129,26 @@ def tune_gc() -> None:
     few cycles."""
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
+
+
+def give_back_memory() -> None:
+    """Collect the cycles a parsed PDF leaves (pypdf's objects point at each other, and
+    `tune_gc` made full collections rare), and hand the freed memory back to the system.
+    A PDF's pictures are parsed into many blocks of some tens of KB, below the size glibc
+    gives back on its own: without the trim, a 64-page issue's process kept 40 MB it no
+    longer used while it read the assembled PDF."""
+    gc.collect()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    try:
+        return ctypes.CDLL(None).malloc_trim  # glibc's; elsewhere nothing is done
+    except (OSError, AttributeError):
+        return None
 
 
 PDF_ZLIB_LEVEL = 6

@@ -4,6 +4,7 @@ page numbers, text, links and outline as the whole issue laid out in one pass.""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pypdf
@@ -14,10 +15,18 @@ from pamphlet.checks import foreign_fonts, page_texts, pdf_fonts
 from pamphlet.compose import compose, group_sections
 from pamphlet.errors import PamphletError, Problem
 from pamphlet.fonts import find_fonts
-from pamphlet.isolation import ChildFailed, LimitExceeded, Limits, run_many
+from pamphlet.isolation import ChildFailed, LimitExceeded, Limits, run_each, run_many
 from pamphlet.preflight import facts_of, read_facts
-from pamphlet.render import Rendered, render
-from pamphlet.sections import Plan, lay_out_sections, placement_hints, section_document, split
+from pamphlet.render import Rendered, pdf_bytes, render
+from pamphlet.sections import (
+    Cache,
+    Plan,
+    assemble,
+    lay_out_sections,
+    placement_hints,
+    section_document,
+    split,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -164,6 +173,26 @@ def test_the_checks_read_each_section_as_its_pages_are_in_the_assembled_pdf(pape
         "the columns come within 15 mm of the sides"
 
 
+def test_sections_are_read_from_the_cache_not_held_in_memory(paper, tmp_path: Path):
+    """Each section's PDF is read back from its file in the cache when it is needed, so a
+    long issue's sections are not all in memory at once; the result is the same as from the
+    sections' bytes, and a file gone from under the build is a plain error."""
+    sample, _, sections = paper
+    files = [part.pdf for part in sections.parts]
+    assert all(isinstance(f, Path) and f.parent == sample.cache and f.suffix == ".pdf"
+               for f in files)
+    cache = Cache(sample.cache)
+    kept = [cache.get(f.stem) for f in files]
+    assert all(k is not None and isinstance(k.pdf, Path) for k in kept)
+    in_memory = [replace(k, pdf=pdf_bytes(k.pdf)) for k in kept if k is not None]
+    assert assemble([k for k in kept if k is not None]) == assemble(in_memory) == sections.pdf
+    gone = tmp_path / "gone.pdf"
+    with pytest.raises(PamphletError) as error:
+        assemble([replace(in_memory[0], pdf=gone)])
+    assert error.value.problems[0].file == gone
+    assert "could not be read back" in str(error.value) and "build again" in str(error.value)
+
+
 def test_an_unchanged_issue_comes_from_the_cache_and_one_edit_lays_out_one_section(paper):
     sample, _, sections = paper
     again = sample.sections()
@@ -202,6 +231,14 @@ def test_run_many_returns_results_in_order_and_passes_errors_on():
         run_many(_fail, [(1,), (3,), (2,)], Limits(), workers=2)
     with pytest.raises(ChildFailed, match="four"):
         run_many(_fail, [(1,), (4,)], Limits(), workers=2)
+
+
+def test_run_each_hands_over_each_result_as_it_is_done():
+    done = []
+    for index, result in run_each(_sleep, [(1.5,), (0.0,), (0.1,)], Limits(), workers=2):
+        done.append((index, result))
+    assert done[0] == (1, 0.0), "the quick one first, not in the order asked"
+    assert sorted(done) == [(0, 1.5), (1, 0.0), (2, 0.1)]
 
 
 def test_run_many_stops_at_the_time_limit():
