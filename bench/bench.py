@@ -15,7 +15,8 @@ publication folder next to copies of the samples, then times, as medians of seve
   images);
 * plain WeasyPrint (a fresh `python -c` that imports it and writes the composed HTML in one
   call) and headless Chromium printing the same composed HTML, in the same run, for the ratios;
-* `pamphlet build --all` against building the same issues one after another, if that command
+* `pamphlet build --all` against building the same issues one after another, and against
+  itself held to one core with `taskset` (what using every core gains), if that command
   exists.
 
 Peak memory is the largest resident set of any one process of the run (the build and its layout
@@ -269,6 +270,8 @@ def measure_all(root: Path, runs: int, rows: list[Row]) -> None:
     names = [p.stem for p in sorted((all_root / "issues").glob("*.yaml"))]
     one_by_one = Row(f"{len(names)} issues one after another")
     together = Row(f"{len(names)} issues, build --all", against=one_by_one.name)
+    one_core = Row(f"{len(names)} issues, build --all on one core (`taskset -c 0`)")
+    pinned = shutil.which("taskset") if (os.cpu_count() or 1) > 1 else None
     for _ in range(runs):
         clear_cache(all_root)
         total = Run(0.0)
@@ -279,8 +282,13 @@ def measure_all(root: Path, runs: int, rows: list[Row]) -> None:
         one_by_one.runs.append(total)
         clear_cache(all_root)
         together.runs.append(process(pamphlet("build", "--all", "-q"), all_root))
-    rows += [one_by_one, together]
-    print(f"  build --all: {together.median:.2f} s", flush=True)
+        if pinned:
+            clear_cache(all_root)
+            one_core.runs.append(process([pinned, "-c", "0", *pamphlet("build", "--all", "-q")],
+                                         all_root))
+    rows += [one_by_one, together] + ([one_core] if pinned else [])
+    print(f"  build --all: {together.median:.2f} s"
+          + (f", on one core {one_core.median:.2f} s" if pinned else ""), flush=True)
 
 
 def _edited_article(manifest: Path) -> Path:
@@ -316,6 +324,11 @@ def report(rows: list[Row]) -> None:
               f"peak memory 64 pages: {cold[64].peak:.0f} MB "
               f"(target {65 + 1.5 * 64:.0f} MB); 16 pages: {cold[16].peak:.0f} MB "
               f"(target {65 + 1.5 * 16:.0f} MB)")
+    together = next((r for r in rows if r.name.endswith("build --all")), None)
+    alone = next((r for r in rows if "build --all on one core" in r.name), None)
+    if together and alone and together.runs and alone.runs:
+        print(f"build --all: {alone.median / together.median:.2f}x faster on "
+              f"{os.cpu_count()} cores than on one (target: 1.8x on 2 cores)")
     print(f"load after: {os.getloadavg()[0]:.2f}")
 
 

@@ -15,7 +15,7 @@ from .articles import load_articles
 from .compose import compose
 from .errors import PamphletError, Problem, Problems
 from .fonts import font_dirs
-from .isolation import LimitExceeded, Limits, run_limited
+from .isolation import LimitExceeded, Limits, run_limited, usable_cores
 from .layouts import SETTINGS_FILE, Layout, find_layout, layout_dirs
 from .manifest import load_issue
 from .model import Article, Issue
@@ -159,7 +159,7 @@ def build_many(manifests: list[Path], targets: list[str] | None = None, strict: 
                limits: Limits = DEFAULT_LIMITS, workers: int | None = None) -> list[IssueOutcome]:
     """Build several issues at once, one per core, each under its own limits; a problem in
     one issue does not stop the others."""
-    workers = max(1, min(workers or os.cpu_count() or 1, len(manifests)))
+    workers = max(1, min(workers or usable_cores(), len(manifests)))
     calls = [(m, targets, strict, limits) for m in manifests]
     if workers == 1 or not hasattr(os, "fork"):
         return [_build_one(*call) for call in calls]

@@ -97,6 +97,15 @@ def run_limited(func: Callable[..., T], args: tuple[Any, ...], limits: Limits,
     raise ChildFailed(*payload)
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (fewer than the machine's under `taskset` or in a
+    container limited to some of them)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 def run_many(func: Callable[..., T], calls: list[tuple[Any, ...]], limits: Limits,
              workers: int = 2, progress: Callable[[str], None] | None = None) -> list[T]:
     """`[func(*args) for args in calls]`, shared out among `workers` forked children that each

@@ -40,7 +40,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 from . import __version__
 from .compose import group_sections
-from .isolation import Limits, run_each
+from .isolation import Limits, run_each, usable_cores
 from .model import Article
 from .render import Part, Rendered, pdf_file
 from .speed import give_back_memory
@@ -52,7 +52,7 @@ RESOURCE = re.compile(r'(?:src|href)="([^"#][^"]*)"|url\(\s*["\']?([^"\')]+)["\'
 PLACEHOLDER = "pamphlet-at-"
 CACHE_ENTRIES = 600
 """Sections kept in a publication's cache (about 0.2 MB each): a few issues' worth."""
-WORKERS = max(1, min(4, os.cpu_count() or 1))
+WORKERS = min(4, usable_cores())
 
 
 FLAT_VARIANTS = (None, "pdf/x-1a", "pdf/x-3", "pdf/x-4")

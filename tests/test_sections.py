@@ -3,6 +3,9 @@ page numbers, text, links and outline as the whole issue laid out in one pass.""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -258,3 +261,14 @@ def test_run_many_keeps_each_worker_under_the_memory_limit():
         run_many(_hog, [(1,), (2048,)], Limits(memory_mb=200), workers=2)
     assert stop.value.kind == "memory"
     assert run_many(_hog, [(1,), (2,)], Limits(memory_mb=200), workers=2) == [2 ** 20, 2 ** 21]
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity here")
+def test_only_the_cores_the_process_may_use_get_workers():
+    program = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+               "from pamphlet import sections; from pamphlet.isolation import usable_cores; "
+               "print(usable_cores(), sections.WORKERS)")
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "1"]
