@@ -106,20 +106,14 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def run_many(func: Callable[..., T], calls: list[tuple[Any, ...]], limits: Limits,
-             workers: int = 2, progress: Callable[[str], None] | None = None) -> list[T]:
-    """`[func(*args) for args in calls]`, shared out among `workers` forked children that each
-    take the next call when they finish one. Each child has the memory limit; all of them
-    together have the time limit. In-process, one after another, where fork is missing."""
-    results = dict(run_each(func, calls, limits, workers, progress))
-    return [results[i] for i in range(len(calls))]
-
-
 def run_each(func: Callable[..., T], calls: list[tuple[Any, ...]], limits: Limits,
              workers: int = 2, progress: Callable[[str], None] | None = None
              ) -> Iterator[tuple[int, T]]:
-    """As `run_many`, but each result as soon as it is there, with the index of its call: the
-    caller can put one away before the next arrives."""
+    """`func(*args)` for each of `calls`, shared out among `workers` forked children that each
+    take the next call when they finish one; each result handed over as soon as it is there,
+    with the index of its call, so the caller can put one away before the next arrives. Each
+    child has the memory limit; all of them together have the time limit. In-process, one
+    after another, where fork is missing."""
     if not can_isolate() or workers <= 1 or len(calls) <= 1:
         for index, args in enumerate(calls):
             yield index, run_limited(func, args, limits, progress)
@@ -189,7 +183,7 @@ def _raise_for(status: str, payload: Any, limits: Limits) -> None:
 
 def _worker(connection: Connection, func: Callable[..., Any], memory_mb: int,
             stderr: int) -> None:
-    """A child of `run_many`: calls `func` with each argument tuple it is sent until None."""
+    """A child of `run_each`: calls `func` with each argument tuple it is sent until None."""
     try:
         _set_up_child(connection, memory_mb, stderr)
         while (args := connection.recv()) is not None:
