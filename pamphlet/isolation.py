@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import IO, Any, TypeVar
 
+from . import shortcuts
 from .errors import PamphletError
 
 T = TypeVar("T")
@@ -198,7 +199,7 @@ def _worker(connection: Connection, func: Callable[..., Any], memory_mb: int,
         pass  # the parent has gone or stopped us: nothing to report to
     finally:
         connection.close()
-        os._exit(0)
+        _exit()
 
 
 def _failure(error: BaseException) -> tuple[str, Any]:
@@ -225,6 +226,15 @@ def _set_up_child(connection: Connection, memory_mb: int, stderr: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+def _exit() -> None:
+    """Leave a forked child at once (nothing of the parent's is cleaned up twice), after
+    letting go of the layout's kept fonts, whose temporary folder is this child's own."""
+    try:
+        shortcuts.forget_font_configs()
+    finally:
+        os._exit(0)
+
+
 def _tail(stderr: IO[bytes]) -> str:
     stderr.seek(0)
     return stderr.read()[-4000:].decode("utf-8", "replace")
@@ -241,7 +251,7 @@ def _child(sender: Connection, func: Callable[..., Any], args: tuple[Any, ...],
         sender.send(_failure(error))
     finally:
         sender.close()
-        os._exit(0)
+        _exit()
 
 
 class _Forward(logging.Handler):

@@ -5,10 +5,13 @@ from __future__ import annotations
 import errno
 import re
 import stat
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote, urljoin, urlsplit
 
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]+:", re.IGNORECASE)
 _DRIVE = re.compile(r"^[a-z]:[\\/]", re.IGNORECASE)
+_RESOURCE = re.compile(r'(?:src|href)="([^"#][^"]*)"|url\(\s*["\']?([^"\')]+)["\']?\s*\)')
 
 
 class Refused(Exception):
@@ -64,3 +67,24 @@ def _did_you_mean(path: Path) -> str:
     except OSError:
         pass
     return ""
+
+
+def referenced_files(text: str, base: str, seen: set[str] | None = None
+                     ) -> Iterator[tuple[str, Path]]:
+    """The local files (`file:` URLs, relative to `base`) that `text`, HTML or a stylesheet,
+    refers to, and then those that the stylesheets among them refer to in turn."""
+    seen = set() if seen is None else seen
+    for match in _RESOURCE.finditer(text):
+        url = urljoin(base, (match[1] or match[2]).strip())
+        parts = urlsplit(url)
+        if parts.scheme != "file" or url in seen:
+            continue
+        seen.add(url)
+        path = Path(unquote(parts.path))
+        yield url, path
+        if path.suffix == ".css" and path.is_file():
+            try:
+                stylesheet = path.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            yield from referenced_files(stylesheet, url, seen)

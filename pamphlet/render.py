@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 import PIL
 from PIL import Image, ImageChops, ImageCms, ImageOps
 
+from . import shortcuts
 from .errors import PamphletError, Problem
 from .finishing import finisher_for
 
@@ -246,8 +247,8 @@ def render(html: str, base: Path, roots: list[Path],
     """Lay out `html` and write the PDF; relative URLs are read from `base`, files only from
     `roots`."""
     import weasyprint
-    from weasyprint.text.fonts import FontConfiguration
 
+    base_url = base.resolve().as_uri() + "/"
     fetcher = _local_fetcher()(roots, options.colour, options.profile, options.picture_cache)
     weasy_options: dict[str, object] = {"optimize_images": True}
     if options.pdf_variant:
@@ -262,9 +263,8 @@ def render(html: str, base: Path, roots: list[Path],
                                   description=description, relationship="Source")
             for path, description in options.attachments]
     with _captured_warnings() as messages:
-        document = weasyprint.HTML(
-            string=html, base_url=base.resolve().as_uri() + "/", url_fetcher=fetcher,
-        ).render(font_config=FontConfiguration(), **weasy_options)
+        document = weasyprint.HTML(string=html, base_url=base_url, url_fetcher=fetcher).render(
+            font_config=shortcuts.font_config_for(html, base_url), **weasy_options)
         pdf = document.write_pdf(finisher=finisher_for(options), **weasy_options) or b""
     starts: dict[str, int] = {}
     for number, page in enumerate(document.pages, start=1):

@@ -36,19 +36,18 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit
 
 from . import __version__
 from .compose import group_sections
 from .isolation import Limits, run_each, usable_cores
 from .model import Article
+from .paths import referenced_files
 from .render import Part, Rendered, pdf_file
 from .speed import give_back_memory
 
 SECTION_START = re.compile(r'^<section class="run[ "]', re.MULTILINE)
 REFERENCE = re.compile(r'="#([^"\s]+)"')
 IDENTIFIER = re.compile(r'\sid="([^"]+)"')
-RESOURCE = re.compile(r'(?:src|href)="([^"#][^"]*)"|url\(\s*["\']?([^"\')]+)["\']?\s*\)')
 PLACEHOLDER = "pamphlet-at-"
 CACHE_ENTRIES = 600
 """Sections kept in a publication's cache (about 0.2 MB each): a few issues' worth."""
@@ -131,10 +130,12 @@ def section_document(parts: Split, plan: Plan) -> str:
         css.append(f"@page {PLACEHOLDER}{page} {{ counter-set: page {page} }}")
         anchors = "".join(f'<div id="{ident}"></div>' for ident in idents)
         placeholders.append(f'<div style="page: {PLACEHOLDER}{page}">{anchors}</div>')
+    # In the body, not the head: every section then has the same head, whose stylesheets and
+    # fonts a worker parses once for all its sections (shortcuts.keep_stylesheets).
     style = f"<style>{' '.join(css)}</style>\n" if css else ""
-    head = parts.head.replace("</head>", style + "</head>", 1) if style else parts.head
     blanks = '<div style="break-after: page"></div>' * plan.skip
-    return head + blanks + parts.parts[plan.index] + "".join(placeholders) + parts.tail
+    return (parts.head + style + blanks + parts.parts[plan.index] + "".join(placeholders)
+            + parts.tail)
 
 
 @dataclass
@@ -240,26 +241,9 @@ def _write(path: Path, data: bytes) -> None:
     os.replace(temporary, path)
 
 
-def resource_files(html: str, base: str, cache: Cache, seen: set[str] | None = None) -> list[str]:
-    """Digests of the local files `html` (or a stylesheet) refers to, and of the files those
-    stylesheets refer to in turn."""
-    seen = set() if seen is None else seen
-    out = []
-    for match in RESOURCE.finditer(html):
-        url = urljoin(base, (match[1] or match[2]).strip())
-        parts = urlsplit(url)
-        if parts.scheme != "file" or url in seen:
-            continue
-        seen.add(url)
-        path = Path(unquote(parts.path))
-        out.append(f"{url} {cache.digest(path)}")
-        if path.suffix == ".css" and path.is_file():
-            try:
-                text = path.read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                continue
-            out += resource_files(text, url, cache, seen)
-    return out
+def resource_files(html: str, base: str, cache: Cache) -> list[str]:
+    """Digests of the local files `html` refers to, and of the files its stylesheets refer to."""
+    return [f"{url} {cache.digest(path)}" for url, path in referenced_files(html, base)]
 
 
 def cache_key(document: str, base: str, options: object, cache: Cache) -> str:

@@ -5,8 +5,10 @@ installed, stays for the life of the process."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -27,27 +29,35 @@ from pamphlet.render import render
 installed = shortcuts.install()
 issue, articles, layout = load(Path(sys.argv[1]))
 html = compose(issue, articles, layout)
-rendered = render(html, issue.root, readable_roots(issue, layout))
+# Laid out twice in one process: the second time with the stylesheets kept from the first.
+for _ in range(int(sys.argv[3])):
+    rendered = render(html, issue.root, readable_roots(issue, layout))
 Path(sys.argv[2]).write_bytes(rendered.pdf)
+print(json.dumps(rendered.messages))
 print(json.dumps(installed))
 """
 
 
-def lay_out(sample: str, out: Path, shortcuts: bool) -> dict[str, bool]:
+def lay_out(sample: str, out: Path, shortcuts: bool, times: int = 1
+            ) -> tuple[dict[str, bool], list[str]]:
+    """Which shortcuts were installed, and WeasyPrint's messages of the last render."""
     environment = {**os.environ, "PAMPHLET_SHORTCUTS": "1" if shortcuts else "0"}
     done = subprocess.run([sys.executable, "-c", PROGRAM,
-                           str(REPO / "issues" / f"{sample}.yaml"), str(out)],
+                           str(REPO / "issues" / f"{sample}.yaml"), str(out), str(times)],
                           capture_output=True, text=True, env=environment, timeout=300)
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    *_, messages, installed = done.stdout.strip().splitlines()
+    return json.loads(installed), json.loads(messages)
 
 
 @pytest.mark.parametrize("sample", sorted(SAMPLES))
 def test_the_shortcuts_give_the_same_pages(sample: str, tmp_path: Path):
     plain, quick = tmp_path / "plain.pdf", tmp_path / "quick.pdf"
-    assert lay_out(sample, plain, shortcuts=False) == {}
-    installed = lay_out(sample, quick, shortcuts=True)
+    installed, plain_messages = lay_out(sample, plain, shortcuts=False)
+    assert installed == {}
+    installed, messages = lay_out(sample, quick, shortcuts=True, times=2)
     assert installed and all(installed.values()), installed  # WeasyPrint 70 as pinned
+    assert messages == plain_messages
     assert page_words(quick) == page_words(plain)
     plain_pages, quick_pages = page_images(plain, dpi=100), page_images(quick, dpi=100)
     assert len(quick_pages) == len(plain_pages) == len(page_words(plain))
@@ -68,3 +78,61 @@ def test_a_shortcut_steps_aside_when_weasyprint_is_not_what_it_expects(tmp_path:
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert "True" not in done.stdout
+
+
+PAGE = ('<!DOCTYPE html><html><head><link rel="stylesheet" href="style.css"></head>'
+        '<body><p>Words on a page</p></body></html>')
+
+
+def test_a_kept_stylesheet_is_parsed_once_and_still_warns_each_time(tmp_path: Path):
+    from pamphlet import shortcuts
+    from pamphlet.render import render
+
+    assert shortcuts.install().get("keep_stylesheets")
+    (tmp_path / "style.css").write_text("@page { size: 100mm 100mm } p { colour: red }")
+    first = render(PAGE, tmp_path, [tmp_path])
+    base = tmp_path.resolve().as_uri() + "/"
+    kept = shortcuts.font_config_for(PAGE, base)
+    assert shortcuts.font_config_for(PAGE, base) is kept  # the same head: parsed already
+    second = render(PAGE, tmp_path, [tmp_path])
+    assert any("colour" in message for message in first.messages), first.messages
+    assert second.messages == first.messages
+    assert _size_mm(second.pdf) == _size_mm(first.pdf) == (100, 100)  # its @page rule too
+
+
+def test_an_edited_stylesheet_is_read_again(tmp_path: Path):
+    from pamphlet import shortcuts
+    from pamphlet.render import render
+
+    style = tmp_path / "style.css"
+    style.write_text("@page { size: 100mm 100mm }")
+    base = tmp_path.resolve().as_uri() + "/"
+    small = render(PAGE, tmp_path, [tmp_path])
+    kept = shortcuts.font_config_for(PAGE, base)
+    style.write_text("@page { size: 200mm 100mm }")
+    os.utime(style, ns=(1, 1))  # a file system with coarse times still sees a change
+    assert shortcuts.font_config_for(PAGE, base) is not kept
+    wide = render(PAGE, tmp_path, [tmp_path])
+    assert [_size_mm(small.pdf), _size_mm(wide.pdf)] == [(100, 100), (200, 100)]
+
+
+def _size_mm(pdf: bytes) -> tuple[int, int]:
+    from pypdf import PdfReader
+
+    box = PdfReader(io.BytesIO(pdf)).pages[0].mediabox
+    return round(float(box.width) / 72 * 25.4), round(float(box.height) / 72 * 25.4)
+
+
+def test_layout_workers_leave_no_font_folders_behind(tmp_path: Path):
+    """Each worker keeps its fonts in a temporary folder for all its sections, and removes it
+    before it exits (a forked child skips Python's own clean-up)."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    folder = tmp_path / "pub"
+    shutil.copytree(REPO / "issues", folder / "issues")
+    done = subprocess.run([sys.executable, "-m", "pamphlet", "build", "issue-42",
+                           "-t", "office"], cwd=folder, capture_output=True, text=True,
+                          env={**os.environ, "TMPDIR": str(temporary)}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "sections" in done.stderr or (folder / "build" / ".cache" / "sections").is_dir()
+    assert list(temporary.glob("weasyprint-*")) == []
