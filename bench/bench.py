@@ -187,6 +187,7 @@ def main() -> None:
 
 def measure(root: Path, sizes: list[int], runs: int, only: str, scratch: Path) -> list[Row]:
     from pamphlet.build import build
+    from pamphlet.isolation import keep_workers
     from pamphlet.serve import Previewer
 
     rows: list[Row] = []
@@ -248,6 +249,7 @@ def measure(root: Path, sizes: list[int], runs: int, only: str, scratch: Path) -
         if not name.startswith("news-16") and "busworker" not in name:
             continue
         article = Article(_edited_article(manifest))
+        keep_workers()  # as `pamphlet serve` does
         build(manifest)  # the cache, if any, holds this issue now
         row(f"{name} edit, warm rebuild", lambda m=manifest: timed(lambda: build(m)),
             before=article.edit, against=f"{name} plain WeasyPrint",
@@ -260,6 +262,7 @@ def measure(root: Path, sizes: list[int], runs: int, only: str, scratch: Path) -
             before=article.edit, against=f"{name} plain WeasyPrint",
             note="build and page images, as `pamphlet serve` after a save")
         article.path.write_text(article.original, encoding="utf-8")
+        keep_workers(False)
     help_text = subprocess.run(pamphlet("build", "--help"), capture_output=True, text=True,
                                cwd=root).stdout
     if "--all" in help_text and wanted("--all"):

@@ -3,16 +3,19 @@ render (WeasyPrint has no limits of its own) is stopped with a message, not left
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import gc
 import logging
 import multiprocessing
 import os
 import resource
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import IO, Any, TypeVar
@@ -64,6 +67,9 @@ def run_limited(func: Callable[..., T], args: tuple[Any, ...], limits: Limits,
     if not can_isolate():
         with _forwarding(progress or (lambda message: None)):
             return func(*args)
+    if _keeping:
+        for _, result in run_each(func, [args], limits, 1, progress):
+            return result
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
     with tempfile.TemporaryFile() as stderr:
@@ -114,27 +120,20 @@ def run_each(func: Callable[..., T], calls: list[tuple[Any, ...]], limits: Limit
     take the next call when they finish one; each result handed over as soon as it is there,
     with the index of its call, so the caller can put one away before the next arrives. Each
     child has the memory limit; all of them together have the time limit. In-process, one
-    after another, where fork is missing."""
-    if not can_isolate() or workers <= 1 or len(calls) <= 1:
+    after another, where fork is missing. With `keep_workers()`, the children are kept for
+    the next call when they are done."""
+    if not can_isolate() or (not _keeping and (workers <= 1 or len(calls) <= 1)):
         for index, args in enumerate(calls):
             yield index, run_limited(func, args, limits, progress)
         return
-    context = multiprocessing.get_context("fork")
     deadline = time.monotonic() + limits.seconds
     pending = list(enumerate(calls))
-    running: dict[Connection, tuple[multiprocessing.process.BaseProcess, IO[bytes], int]] = {}
-    files = ExitStack()
+    running: dict[Connection, tuple[_Worker, int]] = {}
     try:
-        for _ in range(min(workers, len(calls))):
-            parent_end, child_end = context.Pipe(duplex=True)
-            stderr = files.enter_context(tempfile.TemporaryFile())  # noqa: SIM115 (closed by files)
-            child = context.Process(target=_worker, args=(child_end, func, limits.memory_mb,
-                                                          stderr.fileno()))
-            child.start()
-            child_end.close()
+        for worker in _workers(min(workers, len(calls)), limits.memory_mb):
             index, args = pending.pop(0)
-            parent_end.send(args)
-            running[parent_end] = (child, stderr, index)
+            worker.connection.send((func, args))
+            running[worker.connection] = (worker, index)
         while running:
             ready = multiprocessing.connection.wait(list(running),
                                                     max(0.0, deadline - time.monotonic()))
@@ -142,36 +141,105 @@ def run_each(func: Callable[..., T], calls: list[tuple[Any, ...]], limits: Limit
                 raise LimitExceeded("time", limits)
             for connection in ready:
                 assert isinstance(connection, Connection)
-                child, stderr, index = running[connection]
+                worker, index = running[connection]
                 try:
                     status, payload = connection.recv()
                 except EOFError:
-                    raise LimitExceeded("crash", limits, _tail(stderr)) from None
+                    raise LimitExceeded("crash", limits, worker.tail()) from None
                 if status == "progress":
                     if progress is not None:
                         progress(payload)
                     continue
+                worker.calls += 1
                 if status != "ok":
                     _raise_for(status, payload, limits)
                 finished = index
                 if pending:
                     index, args = pending.pop(0)
-                    connection.send(args)
-                    running[connection] = (child, stderr, index)
+                    connection.send((func, args))
+                    running[connection] = (worker, index)
                 else:
-                    connection.send(None)
                     del running[connection]
-                    connection.close()
-                    child.join()
+                    _done_with(worker)
                 yield finished, payload
                 del payload
     finally:
-        for connection, (child, _, _) in running.items():
-            if child.is_alive():
-                child.kill()
-            child.join()
-            connection.close()
-        files.close()
+        for worker, _ in running.values():
+            worker.stop()
+
+
+_keeping = False
+_idle: list[_Worker] = []
+_pool_lock = threading.Lock()
+WORKER_CALLS = 200
+"""Calls a kept worker takes before it is replaced by a fresh one (whatever it gathers)."""
+
+
+def keep_workers(keep: bool = True) -> None:
+    """For a process that builds again and again (`pamphlet serve`): keep the layout workers
+    between builds instead of forking new ones, so that a rebuild gets a worker that has its
+    fonts, stylesheets and libraries ready. False stops the kept ones."""
+    global _keeping
+    _keeping = keep
+    if keep:
+        atexit.register(keep_workers, False)
+        return
+    with _pool_lock:
+        idle, _idle[:] = list(_idle), []
+    for worker in idle:
+        worker.stop()
+
+
+@dataclass
+class _Worker:
+    process: multiprocessing.process.BaseProcess
+    connection: Connection
+    stderr: IO[bytes]
+    memory_mb: int
+    calls: int = 0
+
+    def tail(self) -> str:
+        return _tail(self.stderr)
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.connection.send(None)
+        self.process.join(0.5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.connection.close()
+        self.stderr.close()
+
+
+def _workers(count: int, memory_mb: int) -> list[_Worker]:
+    """`count` workers: kept ones first, if any, then new ones forked now."""
+    taken: list[_Worker] = []
+    with _pool_lock:
+        while _idle and len(taken) < count:
+            worker = _idle.pop()
+            if worker.process.is_alive() and worker.memory_mb == memory_mb:
+                taken.append(worker)
+            else:
+                worker.stop()
+    context = multiprocessing.get_context("fork")
+    while len(taken) < count:
+        parent_end, child_end = context.Pipe(duplex=True)
+        stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the worker's stop)
+        child = context.Process(target=_worker, args=(child_end, memory_mb, stderr.fileno()),
+                                daemon=_keeping)
+        child.start()
+        child_end.close()
+        taken.append(_Worker(child, parent_end, stderr, memory_mb))
+    return taken
+
+
+def _done_with(worker: _Worker) -> None:
+    if _keeping and worker.calls < WORKER_CALLS and worker.process.is_alive():
+        with _pool_lock:
+            _idle.append(worker)
+    else:
+        worker.stop()
 
 
 def _raise_for(status: str, payload: Any, limits: Limits) -> None:
@@ -182,18 +250,19 @@ def _raise_for(status: str, payload: Any, limits: Limits) -> None:
     raise ChildFailed(*payload)
 
 
-def _worker(connection: Connection, func: Callable[..., Any], memory_mb: int,
-            stderr: int) -> None:
-    """A child of `run_each`: calls `func` with each argument tuple it is sent until None."""
+def _worker(connection: Connection, memory_mb: int, stderr: int) -> None:
+    """A child of `run_each`: calls each `(func, args)` it is sent, until None."""
     try:
         _set_up_child(connection, memory_mb, stderr)
-        while (args := connection.recv()) is not None:
+        while (call := connection.recv()) is not None:
+            func, args = call
             try:
                 connection.send(("ok", func(*args)))
             except PamphletError as error:
                 connection.send(("problems", error.problems))
             except BaseException as error:
                 connection.send(_failure(error))
+            del call, func, args
             gc.collect()  # the last call's laid-out pages, before the next call adds its own
     except (EOFError, OSError):
         pass  # the parent has gone or stopped us: nothing to report to

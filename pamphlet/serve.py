@@ -32,6 +32,7 @@ from PIL import Image
 
 from .build import BuildResult, build
 from .errors import PamphletError, Problem, Problems
+from .isolation import keep_workers
 from .manifest import load_issue
 from .preview import page_file, page_fingerprints, page_images, spreads
 from .publication import root_of_manifest
@@ -332,6 +333,7 @@ def serve(manifest: Path, host: str = "127.0.0.1", port: int = 8042,
     """Serve the live preview of `manifest` until Ctrl-C or until `stop` is set. `say` gets
     the address, `notify` every finished build, `ready` the server once it listens."""
     stop = stop or threading.Event()
+    keep_workers()  # each rebuild gets a layout worker with its fonts and stylesheets ready
     # Ctrl-C reaches the layout child too; the build it breaks is not worth reporting.
     previewer = Previewer(manifest, notify=lambda done: None if stop.is_set() else notify(done))
     server = make_server(previewer, host, port)
@@ -353,6 +355,7 @@ def serve(manifest: Path, host: str = "127.0.0.1", port: int = 8042,
         server.shutdown()
         server.server_close()
         watcher.join(timeout=10)
+        keep_workers(False)
 
 
 PAGE_HTML = """<!doctype html>

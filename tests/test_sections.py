@@ -19,7 +19,7 @@ from pamphlet.checks import foreign_fonts, page_texts, pdf_fonts
 from pamphlet.compose import compose, group_sections
 from pamphlet.errors import PamphletError, Problem
 from pamphlet.fonts import find_fonts
-from pamphlet.isolation import ChildFailed, LimitExceeded, Limits, run_each
+from pamphlet.isolation import ChildFailed, LimitExceeded, Limits, keep_workers, run_each, run_limited
 from pamphlet.preflight import facts_of, read_facts
 from pamphlet.render import Rendered, pdf_bytes, render
 from pamphlet.sections import (
@@ -267,6 +267,45 @@ def test_run_each_keeps_each_worker_under_the_memory_limit():
         run_many(_hog, [(1,), (2048,)], Limits(memory_mb=200), workers=2)
     assert stop.value.kind == "memory"
     assert run_many(_hog, [(1,), (2,)], Limits(memory_mb=200), workers=2) == [2 ** 20, 2 ** 21]
+
+
+_CALLS_HERE = [0]
+
+
+def _pid_and_calls(pause: float) -> tuple[int, int]:
+    """This process's id and how many calls it has taken (its memory of earlier calls)."""
+    time.sleep(pause)
+    _CALLS_HERE[0] += 1
+    return os.getpid(), _CALLS_HERE[0]
+
+
+def test_kept_workers_take_the_next_build_with_what_they_have_ready():
+    keep_workers()
+    try:
+        first = run_many(_pid_and_calls, [(0.3,), (0.3,)], Limits(), workers=2)
+        assert {pid for pid, _ in first} != {os.getpid()} and len({p for p, _ in first}) == 2
+        again = run_many(_pid_and_calls, [(0.0,)], Limits(), workers=2)
+        assert again[0][0] in {pid for pid, _ in first} and again[0][1] == 2
+        assert run_limited(_pid_and_calls, (0.0,), Limits())[0] in {pid for pid, _ in first}
+        # A worker stopped at the time limit is not kept: the next call gets a fresh one.
+        with pytest.raises(LimitExceeded):
+            run_many(_sleep, [(30.0,), (30.0,)], Limits(seconds=0.5), workers=2)
+        fresh = run_many(_pid_and_calls, [(0.0,)], Limits(), workers=2)
+        assert fresh[0][0] not in {pid for pid, _ in first} and fresh[0][1] == 1
+    finally:
+        keep_workers(False)
+    after = run_many(_pid_and_calls, [(0.0,)], Limits(), workers=2)
+    assert after[0][1] == 1, "not kept any more: a new child for the call"
+    assert all(not still_running(pid) for pid, _ in first)
+
+
+def still_running(pid: int) -> bool:
+    """Whether a process of ours still runs (not a zombie waiting to be reaped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity here")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import multiprocessing
 import os
 import queue
 import re
@@ -13,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import REPO, Publication
@@ -358,6 +360,7 @@ def live(publication: Publication) -> Iterator[str]:
         stop.set()
         thread.join(timeout=30)
     assert not thread.is_alive()
+    assert not multiprocessing.active_children(), "the kept layout workers stop with the server"
 
 
 def wait_for(driver: object, condition: Callable[[], object], timeout: float = 60) -> object:
@@ -379,7 +382,8 @@ WATCH_STATE = """
 """
 
 
-def test_live_preview_in_chromium(publication: Publication, browser, live, tmp_path, capsys):
+def test_live_preview_in_chromium(publication: Publication, browser, live, tmp_path, capsys,
+                                  monkeypatch):
     from selenium.webdriver.common.by import By
 
     browser.get(live)
@@ -393,7 +397,16 @@ def test_live_preview_in_chromium(publication: Publication, browser, live, tmp_p
     page_one = browser.execute_script("return fetch('/page/1.png').then(r => r.arrayBuffer())"
                                       ".then(b => Array.from(new Uint8Array(b)).join(','))")
 
-    # An editor saves the lead article: the new page appears by itself.
+    # An editor saves the lead article: the new page appears by itself. The build is held
+    # for a second so that the page's poll (every 0.5 s) sees it building: a kept worker
+    # can lay out a bulletin side faster than that.
+    quick_build = serve_module.build
+
+    def slow_build(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(1.0)
+        return quick_build(*args, **kwargs)
+
+    monkeypatch.setattr(serve_module, "build", slow_build)
     browser.execute_script(WATCH_STATE)
     saved = time.time()
     publication.article("lead.md", NEW_LEAD)
