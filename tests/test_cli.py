@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -161,7 +162,11 @@ def test_failed_build_leaves_the_last_pdf_untouched(publication):
     assert "the last PDF is unchanged" in result.output
     assert publication.pdf.read_bytes() == before
     left = sorted(p.name for p in publication.pdf.parent.iterdir() if not p.name.endswith(".lock"))
-    assert left == ["issue-1.office.html", "issue-1.office.pdf"], "no temporary files are left behind"
+    # .cache: the laid-out sides of the bulletin, kept for the next build
+    assert left == [".cache", "issue-1.office.html", "issue-1.office.pdf"], \
+        "no temporary files are left behind"
+    cached = [p.name for p in (publication.pdf.parent / ".cache").rglob("*")]
+    assert not any(name.startswith(".tmp") for name in cached), cached
 
 
 def test_crash_while_writing_leaves_the_last_pdf_untouched(publication, monkeypatch):
@@ -272,9 +277,15 @@ def test_verbose_says_what_each_step_does(publication):
     result = pamphlet("build", "issue-1", "--verbose")
     assert result.exit_code == 0
     steps = [line.strip() for line in result.output.splitlines() if line.startswith("  ")]
-    assert steps == ["reading the manifest and articles…", "laying out the pages…",
-                     "laying out page 1…", "laying out page 2…", "writing the PDF…",
-                     "checking the office PDF…"]
+    # The bulletin's two sides are laid out side by side (on as many cores as there are).
+    assert re.fullmatch(r"laying out 2 of 2 sections( on [0-9]+ cores)?…", steps[2]), steps
+    assert steps[:2] + steps[3:] == ["reading the manifest and articles…",
+                                     "laying out the pages…", "putting the sections together…",
+                                     "checking the office PDF…"]
+    one_pass = pamphlet("build", "issue-1", "--verbose", "-t", "email").output
+    assert [line.strip() for line in one_pass.splitlines() if line.startswith("  ")] == [
+        "reading the manifest and articles…", "laying out the pages…", "laying out page 1…",
+        "laying out page 2…", "writing the PDF…", "checking the email PDF…"]
 
 
 def test_build_all_builds_every_issue_and_reports_the_broken_one(publication):
