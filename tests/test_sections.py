@@ -13,6 +13,8 @@ from typing import Any
 
 import pypdf
 import pytest
+from helpers import page_images
+from PIL import ImageChops
 
 from pamphlet.build import load, readable_roots
 from pamphlet.checks import foreign_fonts, page_texts, pdf_fonts
@@ -134,6 +136,8 @@ def test_a_section_document_starts_on_the_right_side_with_its_real_page_number()
     assert even.count('style="break-after: page"') == 1
     assert "counter-set: page 5" in even
     assert "<style>" not in section_document(parts, Plan(1, 1))
+    assert odd.split("<body")[0] == even.split("<body")[0] == parts.head.split("<body")[0], \
+        "every section has the issue's head, so a worker parses its stylesheets once"
 
 
 def test_sections_give_the_same_pages_as_one_pass(paper):
@@ -143,6 +147,23 @@ def test_sections_give_the_same_pages_as_one_pass(paper):
         "the same text on every page: breaks, folios with their page numbers, 'See page N'"
     assert sections.start_pages == single.start_pages
     assert sections.messages == single.messages
+
+
+def test_the_bulletin_is_laid_out_side_by_side_with_the_same_pages(tmp_path: Path):
+    sample = Sample("busworker-2026-11-24", tmp_path / "sections")
+    parts = split(sample.html)
+    assert parts is not None and len(parts.parts) == 2, "side 1 and side 2"
+    single, sections = sample.single(), sample.sections()
+    assert sections.page_count == single.page_count == 2
+    # Letter case aside: a small-caps glyph that stands for both "r" and "R" is given one of
+    # them in the font's text map, and each side's fonts have a map of their own.
+    assert [text.lower() for text in page_texts(pdf_bytes(sections.pdf))] == \
+        [text.lower() for text in page_texts(single.pdf)]
+    (tmp_path / "single.pdf").write_bytes(single.pdf)
+    (tmp_path / "sections.pdf").write_bytes(pdf_bytes(sections.pdf))
+    for a, b in zip(page_images(tmp_path / "single.pdf", dpi=100),
+                    page_images(tmp_path / "sections.pdf", dpi=100), strict=True):
+        assert ImageChops.difference(a.convert("RGB"), b.convert("RGB")).getbbox() is None
 
 
 def test_links_bookmarks_and_fonts_survive_the_assembly(paper):
