@@ -190,6 +190,11 @@ def keep_workers(keep: bool = True) -> None:
         worker.stop()
 
 
+def keeping_workers() -> bool:
+    """Whether this process keeps its workers: it builds again and again."""
+    return _keeping
+
+
 @dataclass
 class _Worker:
     process: multiprocessing.process.BaseProcess

@@ -35,11 +35,11 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from . import __version__
 from .compose import group_sections
-from .isolation import Limits, run_each, usable_cores
+from .isolation import Limits, keeping_workers, run_each, usable_cores
 from .model import Article
 from .paths import referenced_files
 from .render import Part, Rendered, pdf_file
@@ -434,8 +434,9 @@ def _merged(sections: list[Laid], files: contextlib.ExitStack) -> Any:
     offset = 0
     by_level = all(s.levels is not None for s in sections)
     stack: list[tuple[int, Any]] = []  # the open outline items: (level, item)
+    readers = _Readers()
     for section in sections:
-        reader = pypdf.PdfReader(files.enter_context(pdf_file(section.pdf)))
+        reader = readers.get(section.pdf, files)
         first = first or reader
         keep = range(section.skip, section.skip + section.pages)
         for n in keep:
@@ -460,8 +461,9 @@ def _merged(sections: list[Laid], files: contextlib.ExitStack) -> Any:
         else:
             _copy_outline(writer, reader, reader.outline, None, offset - section.skip, keep)
         offset += section.pages
-        if reader is not first:
+        if reader is not first and not readers.kept(reader):
             _forget_parsed(reader)
+    readers.done()
     if first is not None:
         if first.metadata:
             writer.add_metadata(dict(first.metadata))
@@ -477,6 +479,55 @@ def _merged(sections: list[Laid], files: contextlib.ExitStack) -> Any:
     except TypeError:  # pypdf before 7 names the arguments differently
         writer.compress_identical_objects(remove_identicals=True, remove_orphans=True)
     return writer
+
+
+_kept_readers: dict[str, tuple[tuple[int, int], Any, BinaryIO]] = {}
+
+
+class _Readers:
+    """pypdf readers of the sections' PDFs. In a process that builds again and again (one
+    that keeps its layout workers: `pamphlet serve`), the reader of each section file is kept
+    parsed for the next build, which then parses only the sections that changed (parsing a
+    section's objects is most of the time it takes to put an issue together). A file in the
+    cache is named by the hash of what went into it and replaced, never rewritten, so the
+    same path and inode is the same PDF."""
+
+    def __init__(self) -> None:
+        self.keep = keeping_workers()
+        self.used: set[str] = set()
+
+    def get(self, source: bytes | Path, files: contextlib.ExitStack) -> Any:
+        import pypdf
+
+        if not self.keep or not isinstance(source, Path):
+            return pypdf.PdfReader(files.enter_context(pdf_file(source)))
+        name = str(source)
+        try:
+            found = source.stat()
+            identity = (found.st_ino, found.st_size)
+        except OSError:
+            identity = (0, 0)
+        kept = _kept_readers.get(name)
+        if kept is None or kept[0] != identity:
+            _drop_reader(name)
+            handle = pdf_file(source)
+            kept = _kept_readers[name] = (identity, pypdf.PdfReader(handle), handle)
+        self.used.add(name)
+        return kept[1]
+
+    def kept(self, reader: Any) -> bool:
+        return any(reader is kept[1] for kept in _kept_readers.values())
+
+    def done(self) -> None:
+        """Let go of the kept readers this build did not use (all, if none are kept now)."""
+        for name in [n for n in _kept_readers if n not in self.used]:
+            _drop_reader(name)
+
+
+def _drop_reader(name: str) -> None:
+    kept = _kept_readers.pop(name, None)
+    if kept is not None:
+        kept[2].close()
 
 
 def _forget_parsed(reader: Any) -> None:

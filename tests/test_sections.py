@@ -16,6 +16,7 @@ import pytest
 from helpers import page_images
 from PIL import ImageChops
 
+from pamphlet import sections as sections_module
 from pamphlet.build import load, readable_roots
 from pamphlet.checks import foreign_fonts, page_texts, pdf_fonts
 from pamphlet.compose import compose, group_sections
@@ -216,6 +217,32 @@ def test_sections_are_read_from_the_cache_not_held_in_memory(paper, tmp_path: Pa
         assemble([replace(in_memory[0], pdf=gone)])
     assert error.value.problems[0].file == gone
     assert "could not be read back" in str(error.value) and "build again" in str(error.value)
+
+
+def test_a_process_that_keeps_its_workers_keeps_the_sections_parsed(paper, tmp_path: Path):
+    """`pamphlet serve` puts the issue together again after each edit: the sections that did
+    not change are not parsed again, and one laid out anew (a new file) is."""
+    sample, _, sections = paper
+    kept = [Cache(sample.cache).get(part.pdf.stem) for part in sections.parts]
+    laid = [k for k in kept if k is not None and isinstance(k.pdf, Path)]
+    assert len(laid) == len(kept)
+    keep_workers()
+    try:
+        first = assemble(laid)
+        readers = {name: kept[1] for name, kept in sections_module._kept_readers.items()}
+        assert set(readers) == {str(k.pdf) for k in laid}
+        assert assemble(laid) == first == sections.pdf
+        assert all(sections_module._kept_readers[n][1] is readers[n] for n in readers)
+        replaced = Path(laid[0].pdf)
+        copy = tmp_path / "copy.pdf"
+        copy.write_bytes(replaced.read_bytes())
+        os.replace(copy, replaced)
+        assert assemble(laid) == first
+        assert sections_module._kept_readers[str(replaced)][1] is not readers[str(replaced)]
+    finally:
+        keep_workers(False)
+    assert assemble(laid) == first
+    assert sections_module._kept_readers == {}, "let go once the process keeps no workers"
 
 
 def test_an_unchanged_issue_comes_from_the_cache_and_one_edit_lays_out_one_section(paper):
