@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import functools
 import io
 import re
 import unicodedata
@@ -114,6 +115,13 @@ def words(text: str) -> list[str]:
 def marked_words(text: str) -> list[str]:
     """Like `words`, but a word PDFium marks as hyphenated keeps the mark where it broke
     (U+0002), because at a page foot the rest of it comes after the running head."""
+    return list(_marked_words(text))
+
+
+@functools.lru_cache(maxsize=8192)
+def _marked_words(text: str) -> tuple[str, ...]:
+    # Kept: a process that builds again and again (pamphlet serve) checks the same
+    # paragraphs and the same unchanged pages' text after every edit.
     text = unicodedata.normalize("NFKC", text)
     text = _LINE_END_HYPHEN.sub("", text)
     text = re.sub(r"[\u2013\u2014/]", " ", text)
@@ -122,7 +130,7 @@ def marked_words(text: str) -> list[str]:
         word = "".join(ch for ch in word.lower() if ch.isalnum() or ch == SOFT_BREAK)
         if word.strip(SOFT_BREAK):
             out.append(word)
-    return out
+    return tuple(out)
 
 
 @dataclass(frozen=True)
