@@ -78,6 +78,7 @@ def run_limited(func: Callable[..., T], args: tuple[Any, ...], limits: Limits,
         child.start()
         sender.close()
         deadline = time.monotonic() + limits.seconds
+        answered = False
         try:
             while True:
                 if not receiver.poll(max(0.0, deadline - time.monotonic())):
@@ -87,13 +88,12 @@ def run_limited(func: Callable[..., T], args: tuple[Any, ...], limits: Limits,
                 except EOFError:  # died without a word: a crash, most often out of memory
                     raise LimitExceeded("crash", limits, _tail(stderr)) from None
                 if status != "progress":
+                    answered = True
                     break
                 if progress is not None:
                     progress(payload)
         finally:
-            if child.is_alive():
-                child.kill()
-            child.join()
+            _end(child, EXIT_GRACE if answered else 0)
             receiver.close()
     if status == "ok":
         return payload
@@ -165,7 +165,7 @@ def run_each(func: Callable[..., T], calls: list[tuple[Any, ...]], limits: Limit
                 del payload
     finally:
         for worker, _ in running.values():
-            worker.stop()
+            worker.stop(grace=0)  # still at work on a call: time is up, or a call failed
 
 
 _keeping = False
@@ -173,6 +173,9 @@ _idle: list[_Worker] = []
 _pool_lock = threading.Lock()
 WORKER_CALLS = 200
 """Calls a kept worker takes before it is replaced by a fresh one (whatever it gathers)."""
+EXIT_GRACE = 10.0
+"""Seconds a child that has answered gets to exit by itself: it removes its temporary font
+folder on the way out, which killing it would leave behind."""
 
 
 def keep_workers(keep: bool = True) -> None:
@@ -206,15 +209,20 @@ class _Worker:
     def tail(self) -> str:
         return _tail(self.stderr)
 
-    def stop(self) -> None:
+    def stop(self, grace: float = EXIT_GRACE) -> None:
+        """Ask the worker to exit, and kill it if it has not within `grace` seconds."""
         with contextlib.suppress(OSError):
             self.connection.send(None)
-        self.process.join(0.5)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
+        _end(self.process, grace)
         self.connection.close()
         self.stderr.close()
+
+
+def _end(process: multiprocessing.process.BaseProcess, grace: float) -> None:
+    process.join(grace)
+    if process.is_alive():
+        process.kill()
+        process.join()
 
 
 def _workers(count: int, memory_mb: int) -> list[_Worker]:
