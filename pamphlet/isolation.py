@@ -152,6 +152,11 @@ def run_each(func: Callable[..., T], calls: list[tuple[Any, ...]], limits: Limit
                     continue
                 worker.calls += 1
                 if status != "ok":
+                    del running[connection]
+                    if status == "problems":  # a plain error in the input: the worker is fine
+                        _done_with(worker)
+                    else:
+                        worker.stop()
                     _raise_for(status, payload, limits)
                 finished = index
                 if pending:

@@ -335,6 +335,11 @@ def test_kept_workers_take_the_next_build_with_what_they_have_ready():
         again = run_many(_pid_and_calls, [(0.0,)], Limits(), workers=2)
         assert again[0][0] in {pid for pid, _ in first} and again[0][1] == 2
         assert run_limited(_pid_and_calls, (0.0,), Limits())[0] in {pid for pid, _ in first}
+        # A mistake in the input (PamphletError) is an answer like any other: the worker stays.
+        with pytest.raises(PamphletError):
+            run_many(_fail, [(3,)], Limits(), workers=2)
+        both = run_many(_pid_and_calls, [(0.3,), (0.3,)], Limits(), workers=2)
+        assert {pid for pid, _ in both} == {pid for pid, _ in first}
         # A worker stopped at the time limit is not kept: the next call gets a fresh one.
         with pytest.raises(LimitExceeded):
             run_many(_sleep, [(30.0,), (30.0,)], Limits(seconds=0.5), workers=2)
