@@ -64,44 +64,8 @@ def run_limited(func: Callable[..., T], args: tuple[Any, ...], limits: Limits,
                 progress: Callable[[str], None] | None = None) -> T:
     """`func(*args)` in a forked child under `limits`; in-process where fork is missing.
     What the child logs on PROGRESS_LOGGER is passed to `progress` as it happens."""
-    if not can_isolate():
-        with _forwarding(progress or (lambda message: None)):
-            return func(*args)
-    if _keeping:
-        for _, result in run_each(func, [args], limits, 1, progress):
-            return result
-    context = multiprocessing.get_context("fork")
-    receiver, sender = context.Pipe(duplex=False)
-    with tempfile.TemporaryFile() as stderr:
-        child = context.Process(target=_child,
-                                args=(sender, func, args, limits.memory_mb, stderr.fileno()))
-        child.start()
-        sender.close()
-        deadline = time.monotonic() + limits.seconds
-        answered = False
-        try:
-            while True:
-                if not receiver.poll(max(0.0, deadline - time.monotonic())):
-                    raise LimitExceeded("time", limits)
-                try:
-                    status, payload = receiver.recv()
-                except EOFError:  # died without a word: a crash, most often out of memory
-                    raise LimitExceeded("crash", limits, _tail(stderr)) from None
-                if status != "progress":
-                    answered = True
-                    break
-                if progress is not None:
-                    progress(payload)
-        finally:
-            _end(child, EXIT_GRACE if answered else 0)
-            receiver.close()
-    if status == "ok":
-        return payload
-    if status == "problems":
-        raise PamphletError(payload)
-    if status == "memory":
-        raise LimitExceeded("memory", limits)
-    raise ChildFailed(*payload)
+    [(_, result)] = list(run_each(func, [args], limits, 1, progress))
+    return result
 
 
 def usable_cores() -> int:
@@ -122,9 +86,11 @@ def run_each(func: Callable[..., T], calls: list[tuple[Any, ...]], limits: Limit
     child has the memory limit; all of them together have the time limit. In-process, one
     after another, where fork is missing. With `keep_workers()`, the children are kept for
     the next call when they are done."""
-    if not can_isolate() or (not _keeping and (workers <= 1 or len(calls) <= 1)):
+    if not can_isolate():
         for index, args in enumerate(calls):
-            yield index, run_limited(func, args, limits, progress)
+            with _forwarding(progress or (lambda message: None)):
+                result = func(*args)
+            yield index, result
         return
     deadline = time.monotonic() + limits.seconds
     pending = list(enumerate(calls))
@@ -212,7 +178,9 @@ class _Worker:
     calls: int = 0
 
     def tail(self) -> str:
-        return _tail(self.stderr)
+        """The end of what the child wrote to stderr: a dying C library's last words."""
+        self.stderr.seek(0)
+        return self.stderr.read()[-4000:].decode("utf-8", "replace")
 
     def stop(self, grace: float = EXIT_GRACE) -> None:
         """Ask the worker to exit, and kill it if it has not within `grace` seconds."""
@@ -272,7 +240,10 @@ def _worker(connection: Connection, memory_mb: int, stderr: int) -> None:
     """A child of `run_each`: calls each `(func, args)` it is sent, until None."""
     try:
         _set_up_child(connection, memory_mb, stderr)
+        answered = 0
         while (call := connection.recv()) is not None:
+            if answered:
+                gc.collect()  # the last call's laid-out pages, before this one adds its own
             func, args = call
             try:
                 connection.send(("ok", func(*args)))
@@ -280,8 +251,8 @@ def _worker(connection: Connection, memory_mb: int, stderr: int) -> None:
                 connection.send(("problems", error.problems))
             except BaseException as error:
                 connection.send(_failure(error))
+            answered += 1
             del call, func, args
-            gc.collect()  # the last call's laid-out pages, before the next call adds its own
     except (EOFError, OSError):
         pass  # the parent has gone or stopped us: nothing to report to
     finally:
@@ -320,25 +291,6 @@ def _exit() -> None:
         shortcuts.forget_font_configs()
     finally:
         os._exit(0)
-
-
-def _tail(stderr: IO[bytes]) -> str:
-    stderr.seek(0)
-    return stderr.read()[-4000:].decode("utf-8", "replace")
-
-
-def _child(sender: Connection, func: Callable[..., Any], args: tuple[Any, ...],
-           memory_mb: int, stderr: int) -> None:
-    try:
-        _set_up_child(sender, memory_mb, stderr)
-        sender.send(("ok", func(*args)))
-    except PamphletError as error:
-        sender.send(("problems", error.problems))
-    except BaseException as error:  # everything goes back to the parent, which decides
-        sender.send(_failure(error))
-    finally:
-        sender.close()
-        _exit()
 
 
 class _Forward(logging.Handler):

@@ -229,19 +229,24 @@ def font_config_for(html: str, base_url: str) -> Any:
     font_config = _font_configs[key] = FontConfiguration()
     mine = [k for k in _font_configs if k[0] == key[0]]
     for old in mine[:-KEPT_HEADS]:
-        del _font_configs[old]  # its temporary font folder goes with it, once collected
+        _let_go(old)
     return font_config
 
 
 def forget_font_configs() -> None:
-    """Let this process's kept font configurations go and remove their temporary font
-    folders; a forked child calls this before it exits without Python's clean-up. The folder
-    is removed here, not left to the configuration's `__del__`: a laid-out document's
-    reference cycles may still hold it, and a child leaves without collecting them."""
+    """Let this process's kept font configurations go; a forked child calls this before it
+    exits without Python's clean-up."""
     for key in [k for k in _font_configs if k[0] == os.getpid()]:
-        folder = getattr(_font_configs.pop(key), "_folder", None)
-        if folder:
-            shutil.rmtree(folder, ignore_errors=True)
+        _let_go(key)
+
+
+def _let_go(key: tuple[int, str]) -> None:
+    """Drop a kept font configuration and remove its temporary font folder here, not in its
+    `__del__`: a laid-out document's reference cycles may still hold it, and a forked child
+    leaves without collecting them."""
+    folder = getattr(_font_configs.pop(key), "_folder", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _keep_stylesheets() -> bool:
