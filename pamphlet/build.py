@@ -25,7 +25,7 @@ from .publication import root_of_manifest
 from .render import Rendered, RenderOptions, prune_pictures, render
 from .sections import lay_out_sections, placement_hints
 from .sections import wanted as sections_wanted
-from .speed import setup as speed_setup
+from .speed import setup_build
 from .targets import (
     DEFAULT_PROFILE,
     PROFILE_CONDITION,
@@ -93,7 +93,7 @@ def build_targets(manifest: Path, targets: list[str] | None = None, out: Path | 
                   limits: Limits = DEFAULT_LIMITS, contact: str | None = None) -> list[BuildResult]:
     """Build each target (default: the manifest's `targets`, else the layout's) in turn."""
     started = time.perf_counter()
-    speed_setup()
+    setup_build()
     issue, articles, layout = _load_limited(manifest, limits, progress)
     if contact:
         issue.branch_contact = contact
@@ -128,7 +128,7 @@ def check_targets(manifest: Path, targets: list[str] | None = None,
                   progress: Progress = lambda message: None,
                   limits: Limits = DEFAULT_LIMITS) -> list[CheckResult]:
     """Lay out each target and run the preflight, writing nothing."""
-    speed_setup()
+    setup_build()
     issue, articles, layout = _load_limited(manifest, limits, progress)
     results = []
     for name in chosen_targets(issue, layout, targets):
@@ -285,7 +285,8 @@ def _render(html: str, issue: Issue, layout: Layout, roots: list[Path],
                                     cache, progress)
             if done is not None:
                 return done
-        return run_limited(render, (html, issue.root, roots, options), limits, step)
+        return run_limited(render, (html, issue.root, roots, options), limits, step,
+                           lean=True)
     except LimitExceeded as stop:
         raise PamphletError([Problem(issue.manifest, None,
                                      _limit_message(issue.name, "laying out", stop),

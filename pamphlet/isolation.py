@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import gc
 import logging
 import multiprocessing
 import os
@@ -18,10 +17,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import IO, Any, TypeVar
+from typing import IO, Any, Protocol, TypeVar
 
-from . import shortcuts
+from . import forkserver, shortcuts
 from .errors import PamphletError
+from .speed import give_back_memory
 
 T = TypeVar("T")
 
@@ -61,10 +61,11 @@ PROGRESS_LOGGER = "weasyprint.progress"
 
 
 def run_limited(func: Callable[..., T], args: tuple[Any, ...], limits: Limits,
-                progress: Callable[[str], None] | None = None) -> T:
+                progress: Callable[[str], None] | None = None, lean: bool = False) -> T:
     """`func(*args)` in a forked child under `limits`; in-process where fork is missing.
-    What the child logs on PROGRESS_LOGGER is passed to `progress` as it happens."""
-    [(_, result)] = list(run_each(func, [args], limits, 1, progress))
+    What the child logs on PROGRESS_LOGGER is passed to `progress` as it happens. `lean`:
+    see `run_each`."""
+    [(_, result)] = list(run_each(func, [args], limits, 1, progress, lean))
     return result
 
 
@@ -78,14 +79,15 @@ def usable_cores() -> int:
 
 
 def run_each(func: Callable[..., T], calls: list[tuple[Any, ...]], limits: Limits,
-             workers: int = 2, progress: Callable[[str], None] | None = None
-             ) -> Iterator[tuple[int, T]]:
+             workers: int = 2, progress: Callable[[str], None] | None = None,
+             lean: bool = False) -> Iterator[tuple[int, T]]:
     """`func(*args)` for each of `calls`, shared out among `workers` forked children that each
     take the next call when they finish one; each result handed over as soon as it is there,
     with the index of its call, so the caller can put one away before the next arrives. Each
     child has the memory limit; all of them together have the time limit. In-process, one
     after another, where fork is missing. With `keep_workers()`, the children are kept for
-    the next call when they are done."""
+    the next call when they are done. `lean` children are forked by the layout server
+    (forkserver.py), small and with WeasyPrint ready, not by this process."""
     if not can_isolate():
         for index, args in enumerate(calls):
             with _forwarding(progress or (lambda message: None)):
@@ -96,7 +98,7 @@ def run_each(func: Callable[..., T], calls: list[tuple[Any, ...]], limits: Limit
     pending = list(enumerate(calls))
     running: dict[Connection, tuple[_Worker, int]] = {}
     try:
-        for worker in _workers(min(workers, len(calls)), limits.memory_mb):
+        for worker in _workers(min(workers, len(calls)), limits.memory_mb, lean):
             index, args = pending.pop(0)
             worker.connection.send((func, args))
             running[worker.connection] = (worker, index)
@@ -169,12 +171,29 @@ def keeping_workers() -> bool:
     return _keeping
 
 
+def kept_worker_count() -> int:
+    """How many workers wait for the next call."""
+    with _pool_lock:
+        return len(_idle)
+
+
+class _Process(Protocol):
+    """What the pool uses of a worker's process: multiprocessing's, or one the layout
+    server forked."""
+
+    def is_alive(self) -> bool: ...
+    def join(self, timeout: float | None = None) -> None: ...
+    def kill(self) -> None: ...
+    def close(self) -> None: ...
+
+
 @dataclass
 class _Worker:
-    process: multiprocessing.process.BaseProcess
+    process: _Process
     connection: Connection
     stderr: IO[bytes]
     memory_mb: int
+    lean: bool
     calls: int = 0
 
     def tail(self) -> str:
@@ -191,32 +210,40 @@ class _Worker:
         self.stderr.close()
 
 
-def _end(process: multiprocessing.process.BaseProcess, grace: float) -> None:
+def _end(process: _Process, grace: float) -> None:
     process.join(grace)
     if process.is_alive():
         process.kill()
         process.join()
+    process.close()
 
 
-def _workers(count: int, memory_mb: int) -> list[_Worker]:
-    """`count` workers: kept ones first, if any, then new ones forked now."""
+def _workers(count: int, memory_mb: int, lean: bool) -> list[_Worker]:
+    """`count` workers: kept ones first, if any, then new ones forked now (by the layout
+    server if `lean` and it can, else by this process)."""
     taken: list[_Worker] = []
     with _pool_lock:
-        while _idle and len(taken) < count:
-            worker = _idle.pop()
-            if worker.process.is_alive() and worker.memory_mb == memory_mb:
-                taken.append(worker)
-            else:
-                worker.stop()
+        for worker in list(_idle):
+            if len(taken) < count and (worker.memory_mb, worker.lean) == (memory_mb, lean):
+                _idle.remove(worker)
+                if worker.process.is_alive():
+                    taken.append(worker)
+                else:
+                    worker.stop()
     context = multiprocessing.get_context("fork")
     while len(taken) < count:
         parent_end, child_end = context.Pipe(duplex=True)
         stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the worker's stop)
-        child = context.Process(target=_worker, args=(child_end, memory_mb, stderr.fileno()),
-                                daemon=_keeping)
-        child.start()
+        child: _Process | None = None
+        if lean:
+            child = forkserver.fork_worker(child_end, memory_mb, stderr.fileno())
+        if child is None:
+            forked = context.Process(target=_worker, args=(child_end, memory_mb, stderr.fileno()),
+                                     daemon=_keeping)
+            forked.start()
+            child = forked
         child_end.close()
-        taken.append(_Worker(child, parent_end, stderr, memory_mb))
+        taken.append(_Worker(child, parent_end, stderr, memory_mb, lean))
     return taken
 
 
@@ -242,8 +269,8 @@ def _worker(connection: Connection, memory_mb: int, stderr: int) -> None:
         _set_up_child(connection, memory_mb, stderr)
         answered = 0
         while (call := connection.recv()) is not None:
-            if answered:
-                gc.collect()  # the last call's laid-out pages, before this one adds its own
+            if answered:  # the last call's laid-out pages, before this one adds its own
+                give_back_memory()
             func, args = call
             try:
                 connection.send(("ok", func(*args)))

@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlsplit
 import PIL
 from PIL import Image, ImageChops, ImageCms, ImageOps
 
-from . import shortcuts
+from . import shortcuts, speed
 from .errors import PamphletError, Problem
 from .finishing import finisher_for
 
@@ -246,6 +246,7 @@ def render(html: str, base: Path, roots: list[Path],
            options: RenderOptions = RenderOptions()) -> Rendered:
     """Lay out `html` and write the PDF; relative URLs are read from `base`, files only from
     `roots`."""
+    speed.setup()  # done already in a worker of the layout server
     import weasyprint
 
     base_url = base.resolve().as_uri() + "/"

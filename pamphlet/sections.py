@@ -339,8 +339,6 @@ def lay_out_sections(html: str, base: Path, roots: list[Path], options: object,
             else:
                 todo.append(plan)
         if todo:
-            import weasyprint  # noqa: F401  (once, before the workers fork, not in each)
-
             # Longest first, so that no core is left with a long section while the other idles.
             todo.sort(key=lambda plan: len(documents[plan.index]), reverse=True)
 
@@ -350,7 +348,7 @@ def lay_out_sections(html: str, base: Path, roots: list[Path], options: object,
             calls = [(documents[p.index], base, roots, options) for p in todo]
             # Each section is put in the cache as it comes and its PDF read from there later:
             # a long issue's sections are not all held in memory.
-            for n, rendered in run_each(render, calls, limits, workers):
+            for n, rendered in run_each(render, calls, limits, workers, lean=True):
                 plan = todo[n]
                 section = _laid(rendered, plan, parts.ids(plan.index))
                 kept = cache.put(keys[plan.index], section, shape_keys[plan.index])

@@ -31,7 +31,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from . import shortcuts
+from . import forkserver, shortcuts
 
 SOURCE = Path(__file__).with_name("_stackcache.c")
 _state: dict[str, object] = {}
@@ -251,8 +251,37 @@ def _no_search(name: str) -> None:
     return None
 
 
+def setup_build() -> None:
+    """In a build's own process, once: start the layout server (forkserver.py), which gets
+    WeasyPrint ready while the build reads and composes the issue (the build itself lays out
+    nothing where it can fork), and tune the collector for its own work."""
+    if "build" in _state:
+        return
+    _state["build"] = True
+    forkserver.start()
+    import_pypdf()
+    tune_gc()
+
+
+def import_pypdf() -> None:
+    """Import pypdf without its AES support: a build reads and writes only unencrypted PDFs
+    (its own), and the cryptography package that pypdf takes for AES adds 6 MB to the
+    build's memory. An encrypted PDF read later in the same process gets pypdf's own error
+    asking for that package."""
+    if "pypdf" in sys.modules:
+        return
+    blocked = "cryptography" not in sys.modules
+    if blocked:
+        sys.modules["cryptography"] = None  # type: ignore[assignment]  (import fails at once)
+    try:
+        import pypdf  # noqa: F401
+    finally:
+        if blocked:
+            del sys.modules["cryptography"]
+
+
 def setup() -> None:
-    """Everything above, once per process."""
+    """Everything above, once per process that lays out pages."""
     if "setup" in _state:
         return
     _state["setup"] = True

@@ -4,12 +4,8 @@ page numbers, text, links and outline as the whole issue laid out in one pass.""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pypdf
 import pytest
@@ -20,9 +16,9 @@ from pamphlet import sections as sections_module
 from pamphlet.build import load, readable_roots
 from pamphlet.checks import foreign_fonts, page_texts, pdf_fonts
 from pamphlet.compose import compose, group_sections
-from pamphlet.errors import PamphletError, Problem
+from pamphlet.errors import PamphletError
 from pamphlet.fonts import find_fonts
-from pamphlet.isolation import ChildFailed, LimitExceeded, Limits, keep_workers, run_each, run_limited
+from pamphlet.isolation import Limits, keep_workers
 from pamphlet.preflight import facts_of, read_facts
 from pamphlet.render import Rendered, pdf_bytes, render
 from pamphlet.sections import (
@@ -257,116 +253,3 @@ def test_an_unchanged_issue_comes_from_the_cache_and_one_edit_lays_out_one_secti
     assert [s for s in sample.steps if s.startswith("laying out")] == \
         [f"laying out 1 of {count} sections"]
     assert changed.page_count == 12
-
-
-def _square(x: int) -> int:
-    return x * x
-
-
-def _fail(x: int) -> int:
-    if x == 3:
-        raise PamphletError([Problem(None, None, "three")])
-    if x == 4:
-        raise ValueError("four")
-    return x
-
-
-def _sleep(x: float) -> float:
-    time.sleep(x)
-    return x
-
-
-def run_many(func: Any, calls: list[tuple[Any, ...]], limits: Limits, workers: int) -> list[Any]:
-    """Every result of `run_each`, in the order of the calls."""
-    return [result for _, result in sorted(run_each(func, calls, limits, workers))]
-
-
-def test_run_each_returns_every_result_and_passes_errors_on():
-    assert run_many(_square, [(n,) for n in range(7)], Limits(), workers=2) == \
-        [n * n for n in range(7)]
-    with pytest.raises(PamphletError):
-        run_many(_fail, [(1,), (3,), (2,)], Limits(), workers=2)
-    with pytest.raises(ChildFailed, match="four"):
-        run_many(_fail, [(1,), (4,)], Limits(), workers=2)
-
-
-def test_run_each_hands_over_each_result_as_it_is_done():
-    done = []
-    for index, result in run_each(_sleep, [(1.5,), (0.0,), (0.1,)], Limits(), workers=2):
-        done.append((index, result))
-    assert done[0] == (1, 0.0), "the quick one first, not in the order asked"
-    assert sorted(done) == [(0, 1.5), (1, 0.0), (2, 0.1)]
-
-
-def test_run_each_stops_at_the_time_limit():
-    started = time.monotonic()
-    with pytest.raises(LimitExceeded) as stop:
-        run_many(_sleep, [(30.0,), (30.0,), (0.1,)], Limits(seconds=1.0), workers=2)
-    assert stop.value.kind == "time"
-    assert time.monotonic() - started < 10
-
-
-def _hog(megabytes: int) -> int:
-    return len(bytearray(megabytes * 1024 * 1024))
-
-
-def test_run_each_keeps_each_worker_under_the_memory_limit():
-    with pytest.raises(LimitExceeded) as stop:
-        run_many(_hog, [(1,), (2048,)], Limits(memory_mb=200), workers=2)
-    assert stop.value.kind == "memory"
-    assert run_many(_hog, [(1,), (2,)], Limits(memory_mb=200), workers=2) == [2 ** 20, 2 ** 21]
-
-
-_CALLS_HERE = [0]
-
-
-def _pid_and_calls(pause: float) -> tuple[int, int]:
-    """This process's id and how many calls it has taken (its memory of earlier calls)."""
-    time.sleep(pause)
-    _CALLS_HERE[0] += 1
-    return os.getpid(), _CALLS_HERE[0]
-
-
-def test_kept_workers_take_the_next_build_with_what_they_have_ready():
-    keep_workers()
-    try:
-        first = run_many(_pid_and_calls, [(0.3,), (0.3,)], Limits(), workers=2)
-        assert {pid for pid, _ in first} != {os.getpid()} and len({p for p, _ in first}) == 2
-        again = run_many(_pid_and_calls, [(0.0,)], Limits(), workers=2)
-        assert again[0][0] in {pid for pid, _ in first} and again[0][1] == 2
-        assert run_limited(_pid_and_calls, (0.0,), Limits())[0] in {pid for pid, _ in first}
-        # A mistake in the input (PamphletError) is an answer like any other: the worker stays.
-        with pytest.raises(PamphletError):
-            run_many(_fail, [(3,)], Limits(), workers=2)
-        both = run_many(_pid_and_calls, [(0.3,), (0.3,)], Limits(), workers=2)
-        assert {pid for pid, _ in both} == {pid for pid, _ in first}
-        # A worker stopped at the time limit is not kept: the next call gets a fresh one.
-        with pytest.raises(LimitExceeded):
-            run_many(_sleep, [(30.0,), (30.0,)], Limits(seconds=0.5), workers=2)
-        fresh = run_many(_pid_and_calls, [(0.0,)], Limits(), workers=2)
-        assert fresh[0][0] not in {pid for pid, _ in first} and fresh[0][1] == 1
-    finally:
-        keep_workers(False)
-    after = run_many(_pid_and_calls, [(0.0,)], Limits(), workers=2)
-    assert after[0][1] == 1, "not kept any more: a new child for the call"
-    assert all(not still_running(pid) for pid, _ in first)
-
-
-def still_running(pid: int) -> bool:
-    """Whether a process of ours still runs (not a zombie waiting to be reaped)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity here")
-def test_only_the_cores_the_process_may_use_get_workers():
-    program = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
-               "from pamphlet import sections; from pamphlet.isolation import usable_cores; "
-               "print(usable_cores(), sections.WORKERS)")
-    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["1", "1"]

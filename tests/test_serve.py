@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from pamphlet import serve as serve_module
 from pamphlet.cli import app
 from pamphlet.errors import PamphletError
+from pamphlet.isolation import kept_worker_count
 from pamphlet.preview import page_images
 from pamphlet.serve import Previewer, Server, is_loopback, make_server, rows_of, serve, url_of
 
@@ -361,6 +362,7 @@ def live(publication: Publication) -> Iterator[str]:
         thread.join(timeout=30)
     assert not thread.is_alive()
     assert not multiprocessing.active_children(), "the kept layout workers stop with the server"
+    assert kept_worker_count() == 0
 
 
 def wait_for(driver: object, condition: Callable[[], object], timeout: float = 60) -> object:

@@ -1,0 +1,238 @@
+"""Running work in limited child processes (isolation.py), forked by this process or by the
+lean layout server (forkserver.py): each call's result, the time and memory limits, kept
+workers, and that a served worker behaves as one forked here would."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pamphlet import forkserver
+from pamphlet.errors import PamphletError, Problem
+from pamphlet.isolation import (
+    ChildFailed,
+    LimitExceeded,
+    Limits,
+    keep_workers,
+    kept_worker_count,
+    run_each,
+    run_limited,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+
+served = pytest.mark.skipif(not forkserver.supported(), reason="no layout server here")
+
+
+@pytest.fixture(params=[False, pytest.param(True, marks=served)], ids=["forked", "served"])
+def lean(request: pytest.FixtureRequest) -> bool:
+    """Each test twice: workers forked by this process, and by the layout server."""
+    return bool(request.param)
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def _fail(x: int) -> int:
+    if x == 3:
+        raise PamphletError([Problem(None, None, "three")])
+    if x == 4:
+        raise ValueError("four")
+    return x
+
+
+def _sleep(x: float) -> float:
+    time.sleep(x)
+    return x
+
+
+def run_many(func: Any, calls: list[tuple[Any, ...]], limits: Limits, workers: int,
+             lean: bool = False) -> list[Any]:
+    """Every result of `run_each`, in the order of the calls."""
+    return [result for _, result in sorted(run_each(func, calls, limits, workers, lean=lean))]
+
+
+def test_run_each_returns_every_result_and_passes_errors_on(lean: bool):
+    assert run_many(_square, [(n,) for n in range(7)], Limits(), workers=2, lean=lean) == \
+        [n * n for n in range(7)]
+    with pytest.raises(PamphletError):
+        run_many(_fail, [(1,), (3,), (2,)], Limits(), workers=2, lean=lean)
+    with pytest.raises(ChildFailed, match="four"):
+        run_many(_fail, [(1,), (4,)], Limits(), workers=2, lean=lean)
+
+
+def test_run_each_hands_over_each_result_as_it_is_done(lean: bool):
+    done = []
+    for index, result in run_each(_sleep, [(1.5,), (0.0,), (0.1,)], Limits(), workers=2,
+                                      lean=lean):
+        done.append((index, result))
+    assert done[0] == (1, 0.0), "the quick one first, not in the order asked"
+    assert sorted(done) == [(0, 1.5), (1, 0.0), (2, 0.1)]
+
+
+def test_run_each_stops_at_the_time_limit(lean: bool):
+    started = time.monotonic()
+    with pytest.raises(LimitExceeded) as stop:
+        run_many(_sleep, [(30.0,), (30.0,), (0.1,)], Limits(seconds=1.0), workers=2, lean=lean)
+    assert stop.value.kind == "time"
+    assert time.monotonic() - started < 10
+
+
+def _hog(megabytes: int) -> int:
+    return len(bytearray(megabytes * 1024 * 1024))
+
+
+def test_run_each_keeps_each_worker_under_the_memory_limit(lean: bool):
+    with pytest.raises(LimitExceeded) as stop:
+        run_many(_hog, [(1,), (2048,)], Limits(memory_mb=200), workers=2, lean=lean)
+    assert stop.value.kind == "memory"
+    assert run_many(_hog, [(1,), (2,)], Limits(memory_mb=200), workers=2, lean=lean) == [2 ** 20, 2 ** 21]
+
+
+_CALLS_HERE = [0]
+
+
+def _pid_and_calls(pause: float) -> tuple[int, int]:
+    """This process's id and how many calls it has taken (its memory of earlier calls)."""
+    time.sleep(pause)
+    _CALLS_HERE[0] += 1
+    return os.getpid(), _CALLS_HERE[0]
+
+
+def test_kept_workers_take_the_next_build_with_what_they_have_ready(lean: bool):
+    keep_workers()
+    try:
+        first = run_many(_pid_and_calls, [(0.3,), (0.3,)], Limits(), workers=2, lean=lean)
+        assert {pid for pid, _ in first} != {os.getpid()} and len({p for p, _ in first}) == 2
+        again = run_many(_pid_and_calls, [(0.0,)], Limits(), workers=2, lean=lean)
+        assert again[0][0] in {pid for pid, _ in first} and again[0][1] == 2
+        assert run_limited(_pid_and_calls, (0.0,), Limits(), lean=lean)[0] in {pid for pid, _ in first}
+        # A mistake in the input (PamphletError) is an answer like any other: the worker stays.
+        with pytest.raises(PamphletError):
+            run_many(_fail, [(3,)], Limits(), workers=2, lean=lean)
+        both = run_many(_pid_and_calls, [(0.3,), (0.3,)], Limits(), workers=2, lean=lean)
+        assert {pid for pid, _ in both} == {pid for pid, _ in first}
+        # A worker stopped at the time limit is not kept: the next call gets a fresh one.
+        with pytest.raises(LimitExceeded):
+            run_many(_sleep, [(30.0,), (30.0,)], Limits(seconds=0.5), workers=2, lean=lean)
+        fresh = run_many(_pid_and_calls, [(0.0,)], Limits(), workers=2, lean=lean)
+        assert fresh[0][0] not in {pid for pid, _ in first} and fresh[0][1] == 1
+    finally:
+        keep_workers(False)
+    after = run_many(_pid_and_calls, [(0.0,)], Limits(), workers=2, lean=lean)
+    assert after[0][1] == 1, "not kept any more: a new child for the call"
+    assert all(not still_running(pid) for pid, _ in first)
+    assert kept_worker_count() == 0
+
+
+def still_running(pid: int) -> bool:
+    """Whether a process of ours still runs (not a zombie waiting to be reaped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity here")
+def test_only_the_cores_the_process_may_use_get_workers():
+    program = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+               "from pamphlet import sections; from pamphlet.isolation import usable_cores; "
+               "print(usable_cores(), sections.WORKERS)")
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "1"]
+
+
+def _where() -> dict[str, Any]:
+    """What a worker sees of where it runs."""
+    return {"pid": os.getpid(), "parent": os.getppid(), "mark": os.environ.get("PAMPHLET_MARK"),
+            "folder": os.getcwd(), "temp": tempfile.gettempdir(), "path": list(sys.path),
+            "weasyprint": "weasyprint" in sys.modules, "typer": "typer" in sys.modules}
+
+
+@served
+def test_a_served_worker_runs_as_if_forked_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The layout server forks the worker (not this process), with WeasyPrint ready and
+    without the command line's libraries, but in this process's environment, folder, temporary
+    folder and import path as they are at the call, not as they were when the server began."""
+    import typer  # noqa: F401  (this process has it; a lean worker should not)
+
+    monkeypatch.setenv("PAMPHLET_MARK", "edition 7")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path / "extra"))
+    seen = run_limited(_where, (), Limits(), lean=True)
+    assert seen["parent"] != os.getpid(), "forked by the server"
+    assert seen["parent"] == forkserver.start().process.pid
+    assert seen["weasyprint"] and not seen["typer"]
+    assert seen["mark"] == "edition 7"
+    assert seen["folder"] == str(tmp_path)
+    assert seen["temp"] == str(tmp_path)
+    assert seen["path"] == sys.path
+    forked = run_limited(_where, (), Limits(), lean=False)
+    assert forked["parent"] == os.getpid() and forked["typer"]
+
+
+@served
+def test_without_its_server_a_lean_call_is_forked_here(monkeypatch: pytest.MonkeyPatch):
+    """A server that has died, or none at all: the call is forked by this process instead."""
+    server = forkserver._launch()
+    assert server is not None
+    server.process.kill()
+    server.process.wait()
+    monkeypatch.setattr(forkserver, "_servers", [server])
+    assert run_limited(_where, (), Limits(), lean=True)["parent"] == os.getpid()
+    monkeypatch.setattr(forkserver, "_servers", [None])
+    assert run_limited(_where, (), Limits(), lean=True)["parent"] == os.getpid()
+    server.client.close()
+
+
+SERVER_PROGRAM = """
+import sys
+from pamphlet import forkserver
+from pamphlet.isolation import Limits, run_limited
+server = forkserver.start()
+print(server.process.pid, run_limited(sys.getrecursionlimit, (), Limits(), lean=True))
+"""
+
+
+@served
+def test_the_server_leaves_with_the_process_that_started_it():
+    done = subprocess.run([sys.executable, "-c", SERVER_PROGRAM], capture_output=True,
+                          text=True, timeout=120, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    pid, answer = done.stdout.split()
+    assert answer == str(sys.getrecursionlimit())
+    assert not still_running(int(pid)), "the server is gone once its process has left"
+
+
+BUILD_PROGRAM = """
+import sys
+from pathlib import Path
+from pamphlet.build import build
+result = build(Path(sys.argv[1]), Path(sys.argv[2]))
+print(result.pages, "weasyprint" in sys.modules)
+"""
+
+
+@served
+def test_a_build_lays_out_its_pages_without_importing_weasyprint(tmp_path: Path):
+    """The build leaves WeasyPrint to the server's workers: its own process stays small."""
+    shutil.copytree(REPO / "issues", tmp_path / "issues")
+    manifest = tmp_path / "issues" / "busworker-2026-11-24.yaml"
+    done = subprocess.run([sys.executable, "-c", BUILD_PROGRAM, str(manifest),
+                           str(tmp_path / "bulletin.pdf")], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["2", "False"]
