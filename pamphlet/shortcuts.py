@@ -41,6 +41,7 @@ import hashlib
 import inspect
 import logging
 import os
+import re
 import shutil
 import weakref
 from collections import OrderedDict
@@ -70,13 +71,43 @@ def install() -> dict[str, bool]:
     for name, shortcut in (("lean_next_box", _lean_next_box), ("keep_lines", _keep_lines),
                            ("keep_justified", _keep_justified),
                            ("no_remake_for_running", _no_remake_for_running),
-                           ("keep_stylesheets", _keep_stylesheets)):
+                           ("keep_stylesheets", _keep_stylesheets),
+                           ("array_types_unparsed", _array_types_unparsed)):
         _installed[name] = fits and shortcut()
     return dict(_installed)
 
 
 def installed() -> dict[str, bool]:
     return dict(_installed)
+
+
+_ARRAY_TYPE = re.compile(r"([A-Za-z_]\w*)\[(\d+)\]")
+
+
+def _array_types_unparsed() -> bool:
+    from cffi import model
+    from weasyprint.text.ffi import ffi
+
+    parse = ffi._typeof_locked
+    if not {"_parsed_types", "_typecache", "_backend"} <= set(vars(ffi)) or \
+            "global_cache(self, ffi, 'new_array_type', BPtrItem, self.length)" \
+            not in inspect.getsource(model.ArrayType.build_backend_type):
+        return False
+
+    def typeof_locked(cdecl: Any) -> Any:
+        match = _ARRAY_TYPE.fullmatch(cdecl) if isinstance(cdecl, str) else None
+        if match is None or cdecl in ffi._parsed_types:
+            return parse(cdecl)
+        pointer, is_function = parse(f"{match[1]} *")
+        if is_function:
+            return parse(cdecl)
+        # What parsing the declaration ends in: the same cached type object.
+        array = model.global_cache("?", ffi, "new_array_type", pointer, int(match[2]))
+        ffi._parsed_types[cdecl] = (array, False)
+        return array, False
+
+    ffi._typeof_locked = typeof_locked
+    return True
 
 
 def _lean_next_box() -> bool:
