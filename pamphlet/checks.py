@@ -118,6 +118,11 @@ def marked_words(text: str) -> list[str]:
     return list(_marked_words(text))
 
 
+_NOT_WORD = re.compile(f"[^\\w{SOFT_BREAK}]|_")
+"""What a word loses: all but letters and digits (str.isalnum, as \\w less the underscore)
+and the break mark."""
+
+
 @functools.lru_cache(maxsize=8192)
 def _marked_words(text: str) -> tuple[str, ...]:
     # Kept: a process that builds again and again (pamphlet serve) checks the same
@@ -127,7 +132,7 @@ def _marked_words(text: str) -> tuple[str, ...]:
     text = re.sub(r"[\u2013\u2014/]", " ", text)
     out = []
     for word in text.split():
-        word = "".join(ch for ch in word.lower() if ch.isalnum() or ch == SOFT_BREAK)
+        word = _NOT_WORD.sub("", word.lower())
         if word.strip(SOFT_BREAK):
             out.append(word)
     return tuple(out)

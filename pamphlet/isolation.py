@@ -80,14 +80,16 @@ def usable_cores() -> int:
 
 def run_each(func: Callable[..., T], calls: list[tuple[Any, ...]], limits: Limits,
              workers: int = 2, progress: Callable[[str], None] | None = None,
-             lean: bool = False) -> Iterator[tuple[int, T]]:
+             lean: bool = False, meanwhile: Callable[[], object] | None = None
+             ) -> Iterator[tuple[int, T]]:
     """`func(*args)` for each of `calls`, shared out among `workers` forked children that each
     take the next call when they finish one; each result handed over as soon as it is there,
     with the index of its call, so the caller can put one away before the next arrives. Each
     child has the memory limit; all of them together have the time limit. In-process, one
     after another, where fork is missing. With `keep_workers()`, the children are kept for
     the next call when they are done. `lean` children are forked by the layout server
-    (forkserver.py), small and with WeasyPrint ready, not by this process."""
+    (forkserver.py), small and with WeasyPrint ready, not by this process. `meanwhile` is
+    called once the first calls are sent, while this process would only wait."""
     if not can_isolate():
         for index, args in enumerate(calls):
             with _forwarding(progress or (lambda message: None)):
@@ -102,6 +104,8 @@ def run_each(func: Callable[..., T], calls: list[tuple[Any, ...]], limits: Limit
             index, args = pending.pop(0)
             worker.connection.send((func, args))
             running[worker.connection] = (worker, index)
+        if meanwhile is not None:
+            meanwhile()
         while running:
             ready = multiprocessing.connection.wait(list(running),
                                                     max(0.0, deadline - time.monotonic()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -10,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.bccache
 
+from . import __version__
 from .errors import PamphletError, Problem, Problems
 from .resources import builtin_dir
 from .schema import Field, check_mapping
@@ -170,7 +173,8 @@ def template_environment(layout: Layout, root: Path) -> jinja2.Environment:
     a template again when its file changes; a file added or removed makes a new environment."""
     chain = tuple(str(p) for p in layout.chain)
     searched = tuple(str(p) for p in layout_dirs(root) if p.is_dir())
-    return _environment(chain, searched, _listing(chain + searched))
+    compiled = str(root / "build" / ".cache" / "templates")
+    return _environment(chain, searched, _listing(chain + searched), compiled)
 
 
 def _listing(folders: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
@@ -183,9 +187,25 @@ def _listing(folders: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
     return tuple(listing)
 
 
+class _CompiledTemplates(jinja2.FileSystemBytecodeCache):
+    """Each template as compiled, kept in the publication's build/.cache/templates (under its
+    name, file and the hash of its text), so that a fresh command does not compile the
+    layout's templates again (the newspaper's: 0.05 s of every build)."""
+
+    def __init__(self, folder: str) -> None:
+        super().__init__(folder, f"{__version__}-%s.cache")
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass  # not kept: compiled again next time
+
+
 @functools.lru_cache(maxsize=8)
 def _environment(chain: tuple[str, ...], searched: tuple[str, ...],
-                 listing: tuple[tuple[str, ...], ...]) -> jinja2.Environment:
+                 listing: tuple[tuple[str, ...], ...], compiled: str) -> jinja2.Environment:
     loader = jinja2.ChoiceLoader([
         _ContainedLoader(list(chain)),
         jinja2.PrefixLoader({"builtin": _ContainedLoader(str(builtin_dir("layouts")))}),
@@ -193,4 +213,5 @@ def _environment(chain: tuple[str, ...], searched: tuple[str, ...],
     ])
     return jinja2.Environment(
         loader=loader, autoescape=True, undefined=jinja2.StrictUndefined,
-        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+        bytecode_cache=_CompiledTemplates(compiled))

@@ -43,7 +43,7 @@ from .isolation import Limits, keeping_workers, run_each, usable_cores
 from .model import Article
 from .paths import referenced_files
 from .render import Part, Rendered, pdf_file
-from .speed import give_back_memory
+from .speed import give_back_memory, import_pypdf
 
 SECTION_START = re.compile(r'^<section class="run[ "]', re.MULTILINE)
 REFERENCE = re.compile(r'="#([^"\s]+)"')
@@ -348,7 +348,8 @@ def lay_out_sections(html: str, base: Path, roots: list[Path], options: object,
             calls = [(documents[p.index], base, roots, options) for p in todo]
             # Each section is put in the cache as it comes and its PDF read from there later:
             # a long issue's sections are not all held in memory.
-            for n, rendered in run_each(render, calls, limits, workers, lean=True):
+            for n, rendered in run_each(render, calls, limits, workers, lean=True,
+                                             meanwhile=import_pypdf):
                 plan = todo[n]
                 section = _laid(rendered, plan, parts.ids(plan.index))
                 kept = cache.put(keys[plan.index], section, shape_keys[plan.index])
@@ -412,6 +413,7 @@ def assemble(sections: list[Laid]) -> bytes:
     Written to a temporary file and read back once pypdf's objects are gone: they hold a
     copy of every picture, and the PDF in memory as well would be a third copy of them all
     (a 64-page issue's largest process grew by 110 MB here)."""
+    import_pypdf()
     with contextlib.ExitStack() as files, tempfile.TemporaryFile() as out:
         writer = _merged(sections, files)
         writer.write(out)

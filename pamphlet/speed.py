@@ -259,7 +259,6 @@ def setup_build() -> None:
         return
     _state["build"] = True
     forkserver.start()
-    import_pypdf()
     tune_gc()
 
 
@@ -267,7 +266,8 @@ def import_pypdf() -> None:
     """Import pypdf without its AES support: a build reads and writes only unencrypted PDFs
     (its own), and the cryptography package that pypdf takes for AES adds 6 MB to the
     build's memory. An encrypted PDF read later in the same process gets pypdf's own error
-    asking for that package."""
+    asking for that package. The build calls this while its workers lay out the pages, or
+    else before it puts them together."""
     if "pypdf" in sys.modules:
         return
     blocked = "cryptography" not in sys.modules

@@ -45,6 +45,24 @@ def test_folios_and_captions_between_lines_are_allowed():
     assert missing_text([story], pdf) == []
 
 
+def test_a_word_keeps_exactly_its_letters_and_digits_in_any_script():
+    """Every character of Unicode but the surrogates, fifty to a word: a word keeps what
+    str.isalnum() calls a letter or digit (and the break mark), lower-cased."""
+    import re
+    import unicodedata
+
+    from pamphlet.checks import _LINE_END_HYPHEN, SOFT_BREAK
+
+    every = "".join(chr(c) for c in range(0x30000) if not 0xD800 <= c < 0xE000)
+    for start in range(0, len(every), 50):
+        text = every[start:start + 50]
+        plain = re.sub(r"[\u2013\u2014/]", " ", _LINE_END_HYPHEN.sub(
+            "", unicodedata.normalize("NFKC", text)))
+        expected = ["".join(ch for ch in w.lower() if ch.isalnum() or ch == SOFT_BREAK)
+                    for w in plain.split()]
+        assert marked_words(text) == [w for w in expected if w.strip(SOFT_BREAK)], start
+
+
 def test_a_word_hyphenated_across_a_page_break_with_a_running_head_between():
     story = article("They won full recognition of service in April.")
     pdf = marked_words("They won full recogni\x02O R G A N I S I N G TO W I N\r\n15\n"

@@ -95,3 +95,40 @@ def test_layouts_command_lists_and_copies(publication):
     assert again.exit_code == 1
     assert "layouts/my-bulletin: this layout folder exists already" in again.output
     assert "unknown layout 'tabloid'" in pamphlet("layouts", "copy", "tabloid", "x").output
+
+
+def test_compiled_templates_are_kept_and_an_edited_one_is_compiled_again(publication,
+                                                                         monkeypatch):
+    """A fresh command loads the layout's templates as compiled by the last build (from
+    build/.cache/templates) instead of compiling them again; an edited template is."""
+    import jinja2
+
+    from pamphlet import layouts
+    from pamphlet.build import load
+    from pamphlet.compose import compose
+
+    folder = publication.use_layout("notes", {
+        "layout.yaml": "extends: bulletin\n",
+        "footer.html": "<p class=\"extra\">First edition</p>\n",
+        "issue.html": "{% extends \"builtin/bulletin/issue.html\" %}"
+                      "{% block body %}{{ super() }}{% include \"footer.html\" %}{% endblock %}\n"})
+    issue, articles, layout = load(publication.manifest)
+    assert "First edition" in compose(issue, articles, layout)
+    assert list((publication.root / "build" / ".cache" / "templates").iterdir())
+
+    layouts._environment.cache_clear()  # as a new process would start
+    compiled = []
+    original = jinja2.Environment.compile
+
+    def compile_and_note(self, source, name=None, filename=None, *args, **kwargs):
+        compiled.append(name)
+        return original(self, source, name, filename, *args, **kwargs)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", compile_and_note)
+    assert "First edition" in compose(issue, articles, layout)
+    assert compiled == []
+    (folder / "footer.html").write_text("<p class=\"extra\">Second edition</p>\n")
+    layouts._environment.cache_clear()
+    html = compose(issue, articles, layout)
+    assert "Second edition" in html and "First edition" not in html
+    assert compiled == ["footer.html"]
