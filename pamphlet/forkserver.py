@@ -40,6 +40,9 @@ REQUEST_BYTES = 1 << 20
 
 STOP_GRACE = 5.0
 """Seconds the server gets to leave by itself once this process lets go of it."""
+ANSWER_WAIT = 60.0
+"""Seconds to wait for the server to fork a worker (it may still be importing WeasyPrint);
+after that the build forks its own."""
 REAP_GRACE = 2.0
 """Seconds the server waits for its workers to leave before it leaves itself: a worker it
 has collected counts in the server's own resource use, and so in the build's."""
@@ -139,17 +142,17 @@ def fork_worker(connection: Connection, memory_mb: int, stderr: int) -> ServedPr
     server = start()
     if server is None:
         return None
-    client = server.client
-    request = pickle.dumps((memory_mb, dict(os.environ), os.getcwd(), list(sys.path)))
-    answer, answer_there = socket.socketpair()
     try:
+        request = pickle.dumps((memory_mb, dict(os.environ), os.getcwd(), list(sys.path)))
+        answer, answer_there = socket.socketpair()
         with answer, answer_there:
-            socket.send_fds(client, [request], [connection.fileno(), stderr,
+            socket.send_fds(server.client, [request], [connection.fileno(), stderr,
                                                 answer_there.fileno()])
             answer_there.close()
+            answer.settimeout(ANSWER_WAIT)
             message, fds, _, _ = socket.recv_fds(answer, 64, 1)
-    except OSError:
-        return None  # the server has gone: fork here
+    except OSError:  # the server has gone or hangs (a timeout is an OSError), or the
+        return None  # working folder has been removed: fork here
     if not message or len(fds) != 1:
         for fd in fds:
             os.close(fd)

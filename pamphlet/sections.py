@@ -297,10 +297,12 @@ def lay_out_sections(html: str, base: Path, roots: list[Path], options: object,
                      limits: Limits, render: RenderFunction,
                      hints: list[int | None] | None = None, cache_folder: Path | None = None,
                      progress: Callable[[str], None] = lambda message: None,
-                     workers: int = WORKERS) -> Rendered | None:
+                     workers: int | None = None) -> Rendered | None:
     """Lay out `html` section by section (see the module's docstring) with `render(html,
     base, roots, options)` in `workers` processes; None if it cannot be done that way.
-    `hints` are the pages the sections are meant to start on, where the manifest says."""
+    `hints` are the pages the sections are meant to start on, where the manifest says.
+    `workers` defaults to WORKERS, as it is at the call."""
+    workers = workers or WORKERS
     parts = split(html)
     if parts is None:
         return None

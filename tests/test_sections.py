@@ -253,3 +253,18 @@ def test_an_unchanged_issue_comes_from_the_cache_and_one_edit_lays_out_one_secti
     assert [s for s in sample.steps if s.startswith("laying out")] == \
         [f"laying out 1 of {count} sections"]
     assert changed.page_count == 12
+
+
+@pytest.mark.parametrize("share", [1, 2])
+def test_an_issue_built_beside_others_lays_out_with_its_share_of_the_cores(
+        share: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """`build --all` builds one issue per core and gives each its share of the cores for
+    its sections (build._share_cores), read when the sections are laid out."""
+    from pamphlet.build import _share_cores
+
+    monkeypatch.setattr(sections_module, "WORKERS", sections_module.WORKERS)
+    _share_cores(share)
+    sample = Sample("busworker-2026-11-24", tmp_path / "sections")
+    sample.sections()
+    laying = [s for s in sample.steps if s.startswith("laying out")]
+    assert laying == ["laying out 2 of 2 sections" + (" on 2 cores" if share == 2 else "")]
