@@ -4,7 +4,10 @@ command line itself (Typer, pydantic: about 0.35 s)."""
 
 from __future__ import annotations
 
+import atexit
+import os
 import sys
+from typing import NoReturn
 
 LAYS_OUT = {"build", "check", "serve"}
 
@@ -16,7 +19,25 @@ def run() -> None:
         start()
     from .cli import run as run_cli
 
-    run_cli()
+    try:
+        run_cli()
+    except SystemExit as done:
+        code = done.code
+    else:
+        code = 0
+    _leave(code)
+
+
+def _leave(code: object) -> NoReturn:
+    """Exit without tearing the interpreter down (freeing every module and object: 0.05 s
+    after a build): the exit handlers run and the output is flushed, then the process ends."""
+    atexit._run_exitfuncs()
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)
 
 
 def _command(arguments: list[str]) -> str | None:

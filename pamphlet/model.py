@@ -53,6 +53,10 @@ class ArticleRef:
     box: bool | None = None
 
 
+ENGLISH_PATTERNS = "en-US"
+"""The hyphenation patterns of an issue in English, unless its manifest names others."""
+
+
 @dataclass
 class Issue:
     manifest: Path
@@ -92,7 +96,7 @@ class Issue:
         the en-GB ones break words oddly ('Northg-ate', 'min-imum')."""
         if self.hyphenation:
             return self.hyphenation
-        return "en-US" if self.language.lower().startswith("en") else self.language
+        return ENGLISH_PATTERNS if self.language.lower().startswith("en") else self.language
 
     @property
     def date_text(self) -> str:
