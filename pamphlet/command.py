@@ -30,7 +30,9 @@ def run() -> None:
 
 def _leave(code: object) -> NoReturn:
     """Exit without tearing the interpreter down (freeing every module and object: 0.05 s
-    after a build): the exit handlers run and the output is flushed, then the process ends."""
+    after a build): the exit handlers run and the output is flushed, then the process ends.
+    atexit has no public call for running its handlers early; this private one is what the
+    interpreter itself calls on the way out."""
     atexit._run_exitfuncs()
     if code is not None and not isinstance(code, int):
         print(code, file=sys.stderr)

@@ -194,11 +194,10 @@ def _get_ready() -> None:
     try:
         import pyphen
 
-        from . import render, speed
+        from . import render, speed  # noqa: F401  (render: imported once here, not by each)
         from .model import ENGLISH_PATTERNS
 
         speed.setup()
-        del render
         pyphen.Pyphen(lang=ENGLISH_PATTERNS)  # read once here (0.05 s), not in each worker
     except Exception:  # a worker will report it, in the build's words
         pass

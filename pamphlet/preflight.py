@@ -29,7 +29,7 @@ from .layouts import Layout
 from .model import Article, Issue
 from .output import write_atomically
 from .render import Part, Rendered, pdf_bytes
-from .speed import give_back_memory
+from .speed import give_back_memory, import_pypdf
 from .targets import MM, Target, min_ppi
 
 WORDS_PER_LINE = 7
@@ -50,6 +50,7 @@ class Finding:
 
 def preflight(issue: Issue, articles: list[Article], layout: Layout, target: Target,
               rendered: Rendered, padding: int = 0) -> list[Finding]:
+    import_pypdf()  # a build laid out in one pass reads its PDF with pypdf first here
     pdf = rendered.pdf
     findings = [Finding(w) for article in articles for w in article.warnings]
     findings += [Finding(_plain(message)) for message in rendered.messages]

@@ -351,7 +351,7 @@ def lay_out_sections(html: str, base: Path, roots: list[Path], options: object,
             # Each section is put in the cache as it comes and its PDF read from there later:
             # a long issue's sections are not all held in memory.
             for n, rendered in run_each(render, calls, limits, workers, lean=True,
-                                             meanwhile=import_pypdf):
+                                        meanwhile=import_pypdf):
                 plan = todo[n]
                 section = _laid(rendered, plan, parts.ids(plan.index))
                 kept = cache.put(keys[plan.index], section, shape_keys[plan.index])

@@ -281,7 +281,8 @@ def import_pypdf() -> None:
 
 
 def setup() -> None:
-    """Everything above, once per process that lays out pages."""
+    """The stack cache, the shortcuts, PDF streams compressed once and the collector's
+    settings, once per process that lays out pages."""
     if "setup" in _state:
         return
     _state["setup"] = True
