@@ -14,8 +14,9 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import IO, Any, Protocol, TypeVar
 
@@ -80,8 +81,8 @@ def usable_cores() -> int:
 
 def run_each(func: Callable[..., T], calls: list[tuple[Any, ...]], limits: Limits,
              workers: int = 2, progress: Callable[[str], None] | None = None,
-             lean: bool = False, meanwhile: Callable[[], object] | None = None
-             ) -> Iterator[tuple[int, T]]:
+             lean: bool = False, meanwhile: Callable[[], object] | None = None,
+             affinity: list[str] | None = None) -> Iterator[tuple[int, T]]:
     """`func(*args)` for each of `calls`, shared out among `workers` forked children that each
     take the next call when they finish one; each result handed over as soon as it is there,
     with the index of its call, so the caller can put one away before the next arrives. Each
@@ -89,7 +90,9 @@ def run_each(func: Callable[..., T], calls: list[tuple[Any, ...]], limits: Limit
     after another, where fork is missing. With `keep_workers()`, the children are kept for
     the next call when they are done. `lean` children are forked by the layout server
     (forkserver.py), small and with WeasyPrint ready, not by this process. `meanwhile` is
-    called once the first calls are sent, while this process would only wait."""
+    called once the first calls are sent, while this process would only wait. `affinity`
+    names each call (say, a page of an issue): a kept worker that took a call of that name
+    before gets it again, since it has that call's lines and fonts ready."""
     if not can_isolate():
         for index, args in enumerate(calls):
             with _forwarding(progress or (lambda message: None)):
@@ -98,12 +101,20 @@ def run_each(func: Callable[..., T], calls: list[tuple[Any, ...]], limits: Limit
         return
     deadline = time.monotonic() + limits.seconds
     pending = list(enumerate(calls))
+    names = affinity if affinity is not None and len(affinity) == len(calls) else [""] * len(calls)
     running: dict[Connection, tuple[_Worker, int]] = {}
+
+    def send_next(worker: _Worker) -> None:
+        """The first pending call this worker took before, else the first pending call."""
+        at = next((n for n, (index, _) in enumerate(pending) if names[index] in worker.seen),
+                  0)
+        index, args = pending.pop(at)
+        worker.connection.send((func, args))
+        running[worker.connection] = (worker, index)
+
     try:
-        for worker in _workers(min(workers, len(calls)), limits.memory_mb, lean):
-            index, args = pending.pop(0)
-            worker.connection.send((func, args))
-            running[worker.connection] = (worker, index)
+        for worker in _workers(min(workers, len(calls)), limits.memory_mb, lean, set(names) - {""}):
+            send_next(worker)
         if meanwhile is not None:
             meanwhile()
         while running:
@@ -123,6 +134,8 @@ def run_each(func: Callable[..., T], calls: list[tuple[Any, ...]], limits: Limit
                         progress(payload)
                     continue
                 worker.calls += 1
+                if names[index]:
+                    worker.seen.add(names[index])
                 if status != "ok":
                     del running[connection]
                     if status == "problems":  # a plain error in the input: the worker is fine
@@ -132,9 +145,7 @@ def run_each(func: Callable[..., T], calls: list[tuple[Any, ...]], limits: Limit
                     _raise_for(status, payload, limits)
                 finished = index
                 if pending:
-                    index, args = pending.pop(0)
-                    connection.send((func, args))
-                    running[connection] = (worker, index)
+                    send_next(worker)
                 else:
                     del running[connection]
                     _done_with(worker)
@@ -199,6 +210,8 @@ class _Worker:
     memory_mb: int
     lean: bool
     calls: int = 0
+    seen: set[str] = field(default_factory=set)
+    """The names (run_each's `affinity`) of the calls it took."""
 
     def tail(self) -> str:
         """The end of what the child wrote to stderr: a dying C library's last words."""
@@ -222,12 +235,14 @@ def _end(process: _Process, grace: float) -> None:
     process.close()
 
 
-def _workers(count: int, memory_mb: int, lean: bool) -> list[_Worker]:
-    """`count` workers: kept ones first, if any, then new ones forked now (by the layout
-    server if `lean` and it can, else by this process)."""
+def _workers(count: int, memory_mb: int, lean: bool, names: AbstractSet[str] = frozenset()
+             ) -> list[_Worker]:
+    """`count` workers: kept ones first, if any (those that took calls of these `names`
+    before ahead of the others), then new ones forked now (by the layout server if `lean`
+    and it can, else by this process)."""
     taken: list[_Worker] = []
     with _pool_lock:
-        for worker in list(_idle):
+        for worker in sorted(_idle, key=lambda w: not (w.seen & names)):
             if len(taken) < count and (worker.memory_mb, worker.lean) == (memory_mb, lean):
                 _idle.remove(worker)
                 if worker.process.is_alive():

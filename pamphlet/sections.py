@@ -350,8 +350,10 @@ def lay_out_sections(html: str, base: Path, roots: list[Path], options: object,
             calls = [(documents[p.index], base, roots, options) for p in todo]
             # Each section is put in the cache as it comes and its PDF read from there later:
             # a long issue's sections are not all held in memory.
+            # A kept worker gets the sections it laid out before: it has their lines ready.
+            names = [f"{base_url}#{p.index}" for p in todo]
             for n, rendered in run_each(render, calls, limits, workers, lean=True,
-                                        meanwhile=import_pypdf):
+                                        meanwhile=import_pypdf, affinity=names):
                 plan = todo[n]
                 section = _laid(rendered, plan, parts.ids(plan.index))
                 kept = cache.put(keys[plan.index], section, shape_keys[plan.index])

@@ -1,4 +1,4 @@
-"""Five shortcuts in WeasyPrint 70 that give the same pages with less work.
+"""Shortcuts in WeasyPrint 70 (and one in cffi) that give the same pages with less work.
 
 A balanced 5-column newspaper page is laid out several times over: once per balancing step,
 once more for the result, and the whole page again on the second pagination pass. Each
@@ -8,6 +8,15 @@ shortcut removes repeated work whose result WeasyPrint then throws away:
   loop lays out *everything* left in the column set at infinite height and reads the height
   of the first block only. At infinite height nothing breaks, so laying out just that block
   (and any floats before it) gives the same height.
+* `kept_columns`: each balancing step lays out every column again at a foot a little lower
+  (a bulletin's back page: ten steps). A column's layout hangs on its foot only through
+  WeasyPrint's `overflows_page(bottom_space, position_y)` questions, and through the height
+  of a block split at the foot, which is stretched to it. So the questions a column was asked
+  are kept with it, and a later step that starts a column at the same place is given that
+  column again if every question would have the same answer at the new foot (by more than
+  1e-6 px), with the split block's stretch moved to the new foot; the look at the next box
+  is given again too. A column that held a float, an absolute, a table, flex or grid boxes,
+  columns of its own or a footnote is never kept: those hang on more than the foot.
 * `keep_lines`: each balancing step breaks the same paragraphs into lines again at the same
   width. Pango's answer for one line (text, style, width) is kept for the rest of the render.
   The layouts it returns are already inert (WeasyPrint drops their Pango objects before it
@@ -47,7 +56,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from math import inf
+from math import inf, isfinite
 from typing import Any
 
 from .paths import referenced_files
@@ -68,7 +77,8 @@ def install() -> dict[str, bool]:
     import weasyprint
 
     fits = weasyprint.__version__.split(".")[0] == WEASYPRINT_MAJOR
-    for name, shortcut in (("lean_next_box", _lean_next_box), ("keep_lines", _keep_lines),
+    for name, shortcut in (("lean_next_box", _lean_next_box), ("kept_columns", _kept_columns),
+                           ("keep_lines", _keep_lines),
                            ("keep_justified", _keep_justified),
                            ("no_remake_for_running", _no_remake_for_running),
                            ("keep_stylesheets", _keep_stylesheets),
@@ -126,6 +136,169 @@ def _lean_next_box() -> bool:
 
     block.block_box_layout = block_box_layout
     return True
+
+
+SLACK = 1e-6
+"""How far (in px) a recorded position must be from a new column foot for the answer to
+`overflows_page` to be taken as settled; WeasyPrint's own fudge is 1e-9 of the position."""
+LOOP_CALL = "page_is_empty or not balancing, [], [], [], first_letter_style,"
+KEPT_COLUMN_BOXES = 4
+"""Column sets whose steps are kept at once (more than one only for columns in columns)."""
+_recording: list[list[tuple[float, float, bool]]] = []
+"""The `overflows_page` questions asked while a column is being laid out, innermost last."""
+_unusual = [0]
+"""Layouts of floats, absolutes, tables, flex and grid boxes, nested columns and footnotes:
+what a column holds them, its result may hang on more than where its foot is."""
+kept_column_count = [0]
+"""Columns of a balancing step given again instead of laid out (for tests and the bench)."""
+
+
+@dataclass
+class _KeptColumn:
+    """One column of a balancing step as laid out: what it was asked, and what it gave."""
+
+    bottom_space: float
+    page_bottom: float
+    questions: list[tuple[float, float, bool]]
+    result: tuple[Any, Any, Any]
+    stretched: int | None
+    """The index of the last in-flow child if it was split and so stretched to the foot."""
+
+
+def _kept_columns() -> bool:
+    from weasyprint.layout import LayoutContext, block, column, inline
+
+    if LOOP_CALL not in inspect.getsource(column.columns_layout) or \
+            "return self.overflows(self.page_bottom - bottom_space, position_y)" \
+            not in inspect.getsource(LayoutContext.overflows_page):
+        return False
+    asked = LayoutContext.overflows_page
+
+    def overflows_page(self: Any, bottom_space: float, position_y: float) -> bool:
+        answer: bool = asked(self, bottom_space, position_y)
+        if _recording:
+            _recording[-1].append((position_y, bottom_space, answer))
+        return answer
+
+    LayoutContext.overflows_page = overflows_page
+    for module, names in ((block, ("float_layout", "absolute_layout", "flex_layout",
+                                   "grid_layout", "table_layout", "columns_layout")),
+                          (inline, ("float_layout", "absolute_layout", "flex_layout",
+                                    "grid_layout"))):
+        for name in names:
+            setattr(module, name, _counted(getattr(module, name)))
+    LayoutContext.layout_footnote = _counted(LayoutContext.layout_footnote)
+    original: Callable[..., Any] = block.block_box_layout
+
+    def block_box_layout(context: Any, box: Any, bottom_space: float, skip_stack: Any,
+                         containing_block: Any, page_is_empty: bool, absolute_boxes: Any,
+                         fixed_boxes: Any, adjoining_margins: Any, *args: Any,
+                         **kwargs: Any) -> Any:
+        def lay_out() -> Any:
+            return original(context, box, bottom_space, skip_stack, containing_block,
+                            page_is_empty, absolute_boxes, fixed_boxes, adjoining_margins,
+                            *args, **kwargs)
+
+        if not getattr(box, "is_column", False):
+            return lay_out()
+        if adjoining_margins is None:  # the columns as they will be: balancing is over
+            context.__dict__.pop("_pamphlet_columns", None)
+        if not (adjoining_margins == [] and absolute_boxes == [] and fixed_boxes == []
+                and bottom_space != -inf):
+            return lay_out()  # not a step of the balancing loop, nor its look at the next box
+        kept = _kept_for(context, box, (_skip_key(skip_stack), page_is_empty,
+                                         bottom_space == inf, id(containing_block)))
+        for entry in kept:
+            if entry.page_bottom == context.page_bottom and \
+                    _same_answers(entry, bottom_space, context.page_bottom):
+                kept_column_count[0] += 1
+                return _given_again(entry, bottom_space)
+        unusual, footnotes = _unusual[0], len(context.current_page_footnotes)
+        _recording.append([])
+        try:
+            result = lay_out()
+        finally:
+            questions = _recording.pop()
+        if _unusual[0] == unusual and footnotes == len(context.current_page_footnotes) \
+                and absolute_boxes == [] and fixed_boxes == [] and result[0] is not None:
+            entry = _kept_column(context, bottom_space, questions, result)
+            if entry is not None:
+                kept.append(entry)
+        return result
+
+    block.block_box_layout = block_box_layout
+    return True
+
+
+def _counted(function: Callable[..., Any]) -> Callable[..., Any]:
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        _unusual[0] += 1
+        return function(*args, **kwargs)
+    return counted
+
+
+def _skip_key(skip_stack: Any) -> Any:
+    if skip_stack is None:
+        return None
+    return tuple((index, _skip_key(rest)) for index, rest in sorted(skip_stack.items()))
+
+
+def _kept_for(context: Any, column_box: Any, key: tuple[Any, ...]) -> list[_KeptColumn]:
+    """What this render keeps of `column_box`'s steps for `key` (the box's balancing loop
+    makes the box once and lays it out at each step)."""
+    boxes: dict[int, tuple[Any, dict[Any, list[_KeptColumn]]]] = \
+        context.__dict__.setdefault("_pamphlet_columns", {})
+    found = boxes.get(id(column_box))
+    if found is None or found[0] is not column_box:
+        found = boxes[id(column_box)] = (column_box, {})
+        while len(boxes) > KEPT_COLUMN_BOXES:
+            del boxes[next(iter(boxes))]
+    return found[1].setdefault(key, [])
+
+
+def _kept_column(context: Any, bottom_space: float, questions: list[tuple[float, float, bool]],
+                 result: tuple[Any, ...]) -> _KeptColumn | None:
+    new_box, resume_at, next_page = result[:3]
+    in_flow = [i for i, child in enumerate(new_box.children) if child.is_in_normal_flow()]
+    stretched = None
+    if bottom_space != inf and resume_at is not None and \
+            any(rest is not None for rest in resume_at.values()):
+        if not in_flow:
+            return None
+        # The column broke inside its last child, which WeasyPrint then stretched to the
+        # column's foot: at another foot, it has another height.
+        last = new_box.children[in_flow[-1]]
+        foot = context.page_bottom - bottom_space
+        if abs(last.position_y + last.margin_height() - foot) > SLACK:
+            return None
+        stretched = in_flow[-1]
+    return _KeptColumn(bottom_space, context.page_bottom, questions,
+                       (new_box, resume_at, next_page), stretched)
+
+
+def _same_answers(entry: _KeptColumn, bottom_space: float, page_bottom: float) -> bool:
+    """Whether every question the column was asked has the same answer with its foot moved
+    by the change in `bottom_space` (WeasyPrint only adds to the bottom space it passes
+    down, so each question's own bottom space moves by as much)."""
+    shift = bottom_space - entry.bottom_space
+    for position_y, asked_space, answer in entry.questions:
+        if not isfinite(asked_space):
+            continue
+        foot = (page_bottom - (asked_space + shift)) * (1 + 1e-9)
+        if abs(position_y - foot) < SLACK or (position_y > foot) != answer:
+            return False
+    return True
+
+
+def _given_again(entry: _KeptColumn, bottom_space: float) -> tuple[Any, ...]:
+    new_box, resume_at, next_page = entry.result
+    if entry.stretched is not None and bottom_space != entry.bottom_space:
+        children = list(new_box.children)
+        last = children[entry.stretched].copy()
+        last.height += entry.bottom_space - bottom_space
+        children[entry.stretched] = last
+        new_box = new_box.copy_with_children(children)
+    return new_box, resume_at, dict(next_page), [], False, None
 
 
 def _up_to_first_in_flow(column_box: Any, skip_stack: dict[int, Any]) -> Any:

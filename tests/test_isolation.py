@@ -134,6 +134,28 @@ def test_kept_workers_take_the_next_build_with_what_they_have_ready(lean: bool):
     assert kept_worker_count() == 0
 
 
+def _pid(name: str) -> int:
+    return os.getpid()
+
+
+def test_a_kept_worker_gets_again_the_calls_of_the_names_it_took(lean: bool):
+    keep_workers()
+    try:
+        first = dict(run_each(_pid, [("front",), ("back",)], Limits(), workers=2, lean=lean,
+                              affinity=["front", "back"]))
+        front, back = first[0], first[1]
+        assert front != back
+        # Twice the same name: without affinity the two kept workers would take turns.
+        for name, pid in (("back", back), ("back", back), ("front", front), ("front", front)):
+            assert dict(run_each(_pid, [(name,)], Limits(), workers=2, lean=lean,
+                                 affinity=[name])) == {0: pid}
+        both = dict(run_each(_pid, [("back",), ("front",)], Limits(), workers=2, lean=lean,
+                             affinity=["back", "front"]))
+        assert both == {0: back, 1: front}
+    finally:
+        keep_workers(False)
+
+
 def still_running(pid: int) -> bool:
     """Whether a process of ours still runs (not a zombie waiting to be reaped)."""
     try:

@@ -80,6 +80,69 @@ def test_a_shortcut_steps_aside_when_weasyprint_is_not_what_it_expects(tmp_path:
     assert "True" not in done.stdout
 
 
+HTML_PROGRAM = r"""
+import json, sys
+from pathlib import Path
+from pamphlet import shortcuts
+from pamphlet.render import render
+
+installed = shortcuts.install()
+html = Path(sys.argv[1]).read_text()
+rendered = render(html, Path(sys.argv[1]).parent, [Path(sys.argv[1]).parent])
+Path(sys.argv[2]).write_bytes(rendered.pdf)
+print(json.dumps(shortcuts.kept_column_count[0] if installed else 0))
+"""
+
+
+def _columns_page(seed: int) -> str:
+    """Balanced columns holding what makes a column's layout hang on more than its foot:
+    floats, a footnote, a table, columns inside columns, a box that must not break."""
+    words = ["the", "branch", "voted", "to", "strike", "over", "pay", "and", "the", "new",
+             "rota", "on", "every", "route"]
+
+    def paragraph(n: int) -> str:
+        return "<p>" + " ".join(words[(n * 7 + i) % len(words)] for i in range(25 + n * 9 % 60)) \
+            + ".</p>"
+
+    plain = "".join(paragraph(seed + n) for n in range(6))
+    unusual = (f'<div style="float: left; width: 20mm; height: 18mm; background: #ccc"></div>'
+               f'{paragraph(seed + 7)}<p>A note<span style="float: footnote">Footnote '
+               f'{seed}.</span> in the text.</p>{paragraph(seed + 8)}'
+               f'<table><tr><td>Pay</td><td>3%</td></tr><tr><td>Hours</td><td>35</td></tr>'
+               f'</table><div style="columns: 2">{paragraph(seed + 9)}</div>'
+               f'<div style="break-inside: avoid; border: 1pt solid">{paragraph(seed + 10)}'
+               f'</div>{paragraph(seed + 11)}')
+    return (f'<section style="columns: 3; orphans: 2; widows: 2; text-align: justify">{plain}'
+            f'</section><hr><section style="columns: 3; column-fill: balance">{unusual}'
+            f'{plain}</section>')
+
+
+def test_columns_given_again_are_the_columns_weasyprint_makes(tmp_path: Path):
+    """kept_columns gives a balancing step's column again only where its every question of
+    the column's foot has the same answer; the pages stay the same where a column holds
+    floats, footnotes, tables or columns of its own (never given again)."""
+    html = ("<!DOCTYPE html><html><head><style>@page { size: A5; margin: 12mm } "
+            "body { font: 9pt/11pt serif }</style></head><body>"
+            + "".join(_columns_page(seed) for seed in range(4)) + "</body></html>")
+    source = tmp_path / "columns.html"
+    source.write_text(html, encoding="utf-8")
+    pdfs, given_again = {}, {}
+    for on in (False, True):
+        pdfs[on] = tmp_path / f"{on}.pdf"
+        done = subprocess.run([sys.executable, "-c", HTML_PROGRAM, str(source), str(pdfs[on])],
+                              capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "PAMPHLET_SHORTCUTS": "1" if on else "0"})
+        assert done.returncode == 0, done.stderr
+        given_again[on] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert given_again[True] > 0, "the plain columns were not given again"
+    assert page_words(pdfs[True]) == page_words(pdfs[False])
+    plain, quick = page_images(pdfs[False], dpi=100), page_images(pdfs[True], dpi=100)
+    assert len(plain) == len(quick) > 1
+    for number, (a, b) in enumerate(zip(plain, quick, strict=True), start=1):
+        assert ImageChops.difference(a.convert("RGB"), b.convert("RGB")).getbbox() is None, \
+            f"page {number} differs"
+
+
 PAGE = ('<!DOCTYPE html><html><head><link rel="stylesheet" href="style.css"></head>'
         '<body><p>Words on a page</p></body></html>')
 
