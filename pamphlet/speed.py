@@ -20,6 +20,7 @@ import ctypes
 import functools
 import gc
 import hashlib
+import importlib
 import io
 import os
 import platform
@@ -27,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import types
 import zlib
 from pathlib import Path
 from typing import Any
@@ -236,6 +238,7 @@ def import_weasyprint() -> None:
 
     search = ctypes.util.find_library
     ctypes.util.find_library = _no_search
+    _put_off(LATE_MODULES)
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # WeasyPrint's "could not import"
             import weasyprint
@@ -245,6 +248,45 @@ def import_weasyprint() -> None:
     finally:
         ctypes.util.find_library = search
     import weasyprint  # noqa: F401
+
+
+LATE_MODULES = {"fontTools.subset": (), "fontTools.varLib.instancer": ("instantiateVariableFont",)}
+"""Modules WeasyPrint imports at start but uses only for what a build seldom does: fontTools'
+subsetter (when HarfBuzz cannot subset) and its variable-font instancer (a variable font
+with set axes). With each function WeasyPrint imports from it by name. Together 9 MB of every
+layout worker's memory."""
+
+
+class _LateModule(types.ModuleType):
+    """Stands for a module until something uses it, then imports it."""
+
+    def __init__(self, name: str, functions: tuple[str, ...]) -> None:
+        super().__init__(name)
+        for function in functions:
+            setattr(self, function, self._calling(function))
+
+    def _calling(self, function: str) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return getattr(self._real(), function)(*args, **kwargs)
+        call.__name__ = function
+        return call
+
+    def _real(self) -> types.ModuleType:
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        return importlib.import_module(self.__name__)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self._real(), name)
+
+
+def _put_off(modules: dict[str, tuple[str, ...]]) -> None:
+    """Stand-ins for these modules, where they are not imported yet."""
+    for name, functions in modules.items():
+        if name not in sys.modules:
+            sys.modules[name] = _LateModule(name, functions)
 
 
 def _no_search(name: str) -> None:

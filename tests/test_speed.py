@@ -4,6 +4,7 @@ is used, keeps programs correct, and steps aside cleanly when it cannot be built
 from __future__ import annotations
 
 import ast
+import json
 import os
 import subprocess
 import sys
@@ -185,3 +186,38 @@ def test_weasyprint_is_imported_without_searching_for_its_libraries():
     assert any("libpango-1.0" in name for name in fast)
     assert int(broken[0]) > 0 and broken[1:] == plain[1:], \
         "where the file names do not load, the usual import (with the search) is done"
+
+
+LATE_PROGRAM = r"""
+import glob, json, sys
+from pathlib import Path
+from pamphlet import speed
+speed.setup()
+late = {name: type(sys.modules[name]).__name__ for name in speed.LATE_MODULES}
+from weasyprint.pdf import fonts
+from pamphlet.render import render
+fonts.harfbuzz_subset = None  # as where HarfBuzz cannot subset: fontTools does it
+html = '<p style="font-family: serif">Subset by fontTools</p>'
+rendered = render(html, Path(sys.argv[1]), [Path(sys.argv[1])])
+Path(sys.argv[1], "out.pdf").write_bytes(rendered.pdf)
+from fontTools.ttLib import TTFont
+try:  # a static font: the real instancer's own answer shows that it was reached
+    fonts.instantiateVariableFont(TTFont(sys.argv[2]), {"wght": 400})
+except ValueError as error:
+    instancer = str(error)
+print(json.dumps([late, type(sys.modules["fontTools.subset"]).__name__, instancer]))
+"""
+
+
+def test_fonttools_subsetter_and_instancer_are_imported_when_first_used(tmp_path: Path):
+    from helpers import page_words
+
+    font = next((Path(speed.__file__).parent.parent / "fonts" / "pt-serif").glob("*.ttf"))
+    done = subprocess.run([sys.executable, "-c", LATE_PROGRAM, str(tmp_path), str(font)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    late, subset_after, instancer = json.loads(done.stdout.splitlines()[-1])
+    assert set(late.values()) == {"_LateModule"}, "not imported with WeasyPrint"
+    assert subset_after == "module", "imported for real once a font is subset with it"
+    assert "fvar" in instancer
+    assert page_words(tmp_path / "out.pdf") == [["subset", "by", "fonttools"]]
