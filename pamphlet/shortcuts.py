@@ -15,8 +15,10 @@ shortcut removes repeated work whose result WeasyPrint then throws away:
   are kept with it, and a later step that starts a column at the same place is given that
   column again if every question would have the same answer at the new foot (by more than
   1e-6 px), with the split block's stretch moved to the new foot; the look at the next box
-  is given again too. A column that held a float, an absolute, a table, flex or grid boxes,
-  columns of its own or a footnote is never kept: those hang on more than the foot.
+  is given again too, and so are the last step's columns as the result's columns (moved
+  sideways to their places) where no split block would be stretched differently. A column
+  that held a float, an absolute, a table, flex or grid boxes, columns of its own or a
+  footnote is never kept: those hang on more than the foot.
 * `keep_lines`: each balancing step breaks the same paragraphs into lines again at the same
   width. Pango's answer for one line (text, style, width) is kept for the rest of the render.
   The layouts it returns are already inert (WeasyPrint drops their Pango objects before it
@@ -159,6 +161,7 @@ class _KeptColumn:
 
     bottom_space: float
     page_bottom: float
+    position_x: float
     questions: list[tuple[float, float, bool]]
     result: tuple[Any, Any, Any]
     stretched: int | None
@@ -199,20 +202,27 @@ def _kept_columns() -> bool:
                             page_is_empty, absolute_boxes, fixed_boxes, adjoining_margins,
                             *args, **kwargs)
 
-        if not getattr(box, "is_column", False):
+        if not getattr(box, "is_column", False) or bottom_space == -inf:
             return lay_out()
-        if adjoining_margins is None:  # the columns as they will be: balancing is over
-            context.__dict__.pop("_pamphlet_columns", None)
-        if not (adjoining_margins == [] and absolute_boxes == [] and fixed_boxes == []
-                and bottom_space != -inf):
-            return lay_out()  # not a step of the balancing loop, nor its look at the next box
+        final = adjoining_margins is None  # the columns as they will be: balancing is over
+        if not final and not (adjoining_margins == [] and absolute_boxes == []
+                              and fixed_boxes == []):
+            return lay_out()
         kept = _kept_for(context, box, (_skip_key(skip_stack), page_is_empty,
                                          bottom_space == inf, id(containing_block)))
         for entry in kept:
             if entry.page_bottom == context.page_bottom and \
                     _same_answers(entry, bottom_space, context.page_bottom):
-                kept_column_count[0] += 1
-                return _given_again(entry, bottom_space)
+                if not final:
+                    kept_column_count[0] += 1
+                    return _given_again(entry, bottom_space)
+                if entry.stretched is None or entry.bottom_space == bottom_space:
+                    kept_column_count[0] += 1
+                    kept.clear()  # each column of the result is laid out once
+                    return _placed(entry, box)
+        if final:
+            kept.clear()
+            return lay_out()
         unusual, footnotes = _unusual[0], len(context.current_page_footnotes)
         _recording.append([])
         try:
@@ -221,7 +231,7 @@ def _kept_columns() -> bool:
             questions = _recording.pop()
         if _unusual[0] == unusual and footnotes == len(context.current_page_footnotes) \
                 and absolute_boxes == [] and fixed_boxes == [] and result[0] is not None:
-            entry = _kept_column(context, bottom_space, questions, result)
+            entry = _kept_column(context, box, bottom_space, questions, result)
             if entry is not None:
                 kept.append(entry)
         return result
@@ -244,20 +254,25 @@ def _skip_key(skip_stack: Any) -> Any:
 
 
 def _kept_for(context: Any, column_box: Any, key: tuple[Any, ...]) -> list[_KeptColumn]:
-    """What this render keeps of `column_box`'s steps for `key` (the box's balancing loop
-    makes the box once and lays it out at each step)."""
-    boxes: dict[int, tuple[Any, dict[Any, list[_KeptColumn]]]] = \
+    """What this render keeps for `key` of the column set `column_box` is a column of: its
+    balancing loop lays out one column box at each step, then a box per column of the
+    result, all with the same children."""
+    sets: dict[tuple[int, int], tuple[Any, dict[Any, list[_KeptColumn]]]] = \
         context.__dict__.setdefault("_pamphlet_columns", {})
-    found = boxes.get(id(column_box))
-    if found is None or found[0] is not column_box:
-        found = boxes[id(column_box)] = (column_box, {})
-        while len(boxes) > KEPT_COLUMN_BOXES:
-            del boxes[next(iter(boxes))]
+    children = column_box.children
+    name = (id(children[0]) if children else 0, len(children))
+    found = sets.get(name)
+    if found is None or len(found[0]) != len(children) or \
+            any(a is not b for a, b in zip(found[0], children, strict=True)):
+        found = sets[name] = (children, {})
+        while len(sets) > KEPT_COLUMN_BOXES:
+            del sets[next(iter(sets))]
     return found[1].setdefault(key, [])
 
 
-def _kept_column(context: Any, bottom_space: float, questions: list[tuple[float, float, bool]],
-                 result: tuple[Any, ...]) -> _KeptColumn | None:
+def _kept_column(context: Any, column_box: Any, bottom_space: float,
+                 questions: list[tuple[float, float, bool]], result: tuple[Any, ...]
+                 ) -> _KeptColumn | None:
     new_box, resume_at, next_page = result[:3]
     in_flow = [i for i, child in enumerate(new_box.children) if child.is_in_normal_flow()]
     stretched = None
@@ -272,7 +287,7 @@ def _kept_column(context: Any, bottom_space: float, questions: list[tuple[float,
         if abs(last.position_y + last.margin_height() - foot) > SLACK:
             return None
         stretched = in_flow[-1]
-    return _KeptColumn(bottom_space, context.page_bottom, questions,
+    return _KeptColumn(bottom_space, context.page_bottom, column_box.position_x, questions,
                        (new_box, resume_at, next_page), stretched)
 
 
@@ -288,6 +303,14 @@ def _same_answers(entry: _KeptColumn, bottom_space: float, page_bottom: float) -
         if abs(position_y - foot) < SLACK or (position_y > foot) != answer:
             return False
     return True
+
+
+def _placed(entry: _KeptColumn, column_box: Any) -> tuple[Any, ...]:
+    """A kept column as the result's column: the last step laid each column out where the
+    first one goes, with the same foot; the result has it at its own place."""
+    new_box, resume_at, next_page = entry.result
+    new_box.translate(column_box.position_x - entry.position_x, 0)
+    return new_box, resume_at, dict(next_page), [], False, None
 
 
 def _given_again(entry: _KeptColumn, bottom_space: float) -> tuple[Any, ...]:
