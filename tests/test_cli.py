@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pamphlet import cli
+from pamphlet.build import largest_first
 from pamphlet.checks import pdf_text
 
 runner = CliRunner()
@@ -303,3 +304,16 @@ def test_build_all_builds_every_issue_and_reports_the_broken_one(publication):
     assert "THE SECOND SHEET" in pdf_text((publication.root / "build" / "issue-2.office.pdf").read_bytes())
     assert pamphlet("build").exit_code == 1, "an issue name or --all"
     assert pamphlet("build", "issue-1", "--all").exit_code == 1
+
+
+def test_build_all_starts_the_issues_with_the_most_text_first(tmp_path):
+    issues = tmp_path / "issues"
+    for name, words in (("short", 10), ("long", 900), ("middle", 200), ("empty", 0)):
+        (issues / name).mkdir(parents=True)
+        (issues / f"{name}.yaml").write_text(f"title: {name}\n")
+        for part in range(2):
+            (issues / name / f"{part}.md").write_text("word " * words)
+    manifests = sorted(issues.glob("*.yaml"))
+    assert [m.stem for m in largest_first(manifests)] == ["long", "middle", "short", "empty"]
+    (issues / "gone.yaml").symlink_to(issues / "nowhere.yaml")
+    assert largest_first([issues / "gone.yaml"]) == [issues / "gone.yaml"]
