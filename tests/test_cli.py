@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from pamphlet import build as build_module
 from pamphlet import cli
-from pamphlet.build import largest_first
+from pamphlet.build import IssueOutcome, largest_first
 from pamphlet.checks import pdf_text
 
 runner = CliRunner()
@@ -306,7 +310,7 @@ def test_build_all_builds_every_issue_and_reports_the_broken_one(publication):
     assert pamphlet("build", "issue-1", "--all").exit_code == 1
 
 
-def test_build_all_starts_the_issues_with_the_most_text_first(tmp_path):
+def test_build_all_starts_the_issues_with_the_most_text_first(tmp_path, monkeypatch):
     issues = tmp_path / "issues"
     for name, words in (("short", 10), ("long", 900), ("middle", 200), ("empty", 0)):
         (issues / name).mkdir(parents=True)
@@ -315,5 +319,19 @@ def test_build_all_starts_the_issues_with_the_most_text_first(tmp_path):
             (issues / name / f"{part}.md").write_text("word " * words)
     manifests = sorted(issues.glob("*.yaml"))
     assert [m.stem for m in largest_first(manifests)] == ["long", "middle", "short", "empty"]
+    started = tmp_path / "started"
+    monkeypatch.setattr(build_module, "_build_one", functools.partial(_record_start, started))
+    outcomes = build_module.build_many(manifests, workers=2)
+    assert [o.manifest for o in outcomes] == manifests, "reported in the issues' own order"
+    first_two = started.read_text().split()[:2]
+    assert sorted(first_two) == ["long", "middle"]
     (issues / "gone.yaml").symlink_to(issues / "nowhere.yaml")
     assert largest_first([issues / "gone.yaml"]) == [issues / "gone.yaml"]
+
+
+def _record_start(record: Path, manifest: Path, *args: object) -> IssueOutcome:
+    """In a worker of build_many: notes which issue it started, and takes a while."""
+    with record.open("a") as out:
+        out.write(manifest.stem + "\n")
+    time.sleep(0.3)
+    return IssueOutcome(manifest)
