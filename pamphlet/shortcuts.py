@@ -20,12 +20,16 @@ shortcut removes repeated work whose result WeasyPrint then throws away:
   that held a float, an absolute, a table, flex or grid boxes, columns of its own or a
   footnote is never kept: those hang on more than the foot.
 * `keep_lines`: each balancing step breaks the same paragraphs into lines again at the same
-  width. Pango's answer for one line (text, style, width) is kept for the rest of the render.
-  The layouts it returns are already inert (WeasyPrint drops their Pango objects before it
-  returns them and rebuilds them to draw), so sharing one is safe.
+  width, and the next render of an edited section breaks its unchanged paragraphs again.
+  Pango's answer for one line (text, width, and the values of every style property that
+  WeasyPrint's line breaking reads, found in its source) is kept with the font
+  configuration, which `keep_stylesheets` keeps for every render of the same document head.
+  The layouts it returns are already inert (WeasyPrint drops their Pango objects and their
+  style before it returns them, and rebuilds them with the box's own style to draw), so
+  sharing one is safe.
 * `keep_justified`: each justified line gets a second Pango layout, with the word spacing,
   for drawing; it too is made again on every step. It is kept like the lines (one per text,
-  style and spacing); the one kept is never drawn from two places at once.
+  look and spacing); the one kept is never drawn from two places at once.
 * `no_remake_for_running`: a page on which a running element (`position: running()`) first
   appears is laid out again on a second pass. That pass exists for `position: note()`
   notes, which change the page's own content; plain running elements only fill margin
@@ -340,29 +344,69 @@ def _up_to_first_in_flow(column_box: Any, skip_stack: dict[int, Any]) -> Any:
 
 def _keep_lines() -> bool:
     from weasyprint.layout import inline
-    from weasyprint.text import line_break
+    from weasyprint.text import fonts, line_break
 
     original = line_break.split_first_line
     if inline.split_first_line is not original or \
             "first_line_metrics(" not in inspect.getsource(original) or \
             "layout.deactivate()" not in inspect.getsource(line_break.first_line_metrics):
         return False
+    _line_properties[:] = _read_properties(line_break, fonts)
+    if "font_size" not in _line_properties:
+        return False
 
     def split_first_line(text: str, style: Any, context: Any, max_width: float | None,
                          justification_spacing: float, is_line_start: bool = True,
                          minimum: bool = False) -> Any:
-        kept = context.__dict__.setdefault("_pamphlet_lines", {})
-        key = (text, id(style), max_width, justification_spacing, is_line_start, minimum)
+        kept, look = _kept_lines(style, context, "lines")
+        key = (text, look, max_width, justification_spacing, is_line_start, minimum)
         found = kept.get(key)
-        if found is not None and found[0] is style:  # the style is kept alive: ids stay unique
-            return found[1]
-        result = original(text, style, context, max_width, justification_spacing,
-                          is_line_start, minimum)
-        kept[key] = (style, result)
-        return result
+        if found is None:
+            found = kept[key] = original(text, style, context, max_width,
+                                         justification_spacing, is_line_start, minimum)
+        return found
 
     inline.split_first_line = split_first_line
     return True
+
+
+_line_properties: list[str] = []
+"""The style properties that WeasyPrint's line breaking reads (all that its text modules
+ask a style for): two styles equal in these break a text into the same lines."""
+KEPT_LINES = 40_000
+"""Lines kept per font configuration across renders; past this, they start again."""
+_lines: weakref.WeakKeyDictionary[Any, dict[str, dict[Any, Any]]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _read_properties(*modules: Any) -> list[str]:
+    source = "".join(inspect.getsource(module) for module in modules)
+    return sorted(set(re.findall(r"""style\[['"](\w+)['"]\]""", source)))
+
+
+def _kept_lines(style: Any, context: Any, kind: str) -> tuple[dict[Any, Any], Any]:
+    """Where lines of this style are kept, and how the style is named there: by the values
+    of its line properties, in the store of its font configuration (the same for every
+    render of a document head, see `keep_stylesheets`), so that an unchanged paragraph of
+    the next render of a section is not broken into lines again; by the style itself, for
+    this render only, where a value cannot be compared."""
+    looks = context.__dict__.setdefault("_pamphlet_looks", {})
+    found = looks.get(id(style))
+    if found is None or found[0] is not style:  # the style is kept alive: ids stay unique
+        look = tuple(style[name] for name in _line_properties)
+        try:
+            hash(look)
+        except TypeError:
+            look = None
+        found = looks[id(style)] = (style, look)
+    look = found[1]
+    if look is None:
+        return context.__dict__.setdefault(f"_pamphlet_{kind}", {}), id(style)
+    stores = _lines.setdefault(style.font_config, {})
+    kept = stores.setdefault(kind, {})
+    if len(kept) > KEPT_LINES:
+        kept.clear()
+    return kept, look
 
 
 def _keep_justified() -> bool:
@@ -370,7 +414,7 @@ def _keep_justified() -> bool:
     from weasyprint.text import line_break
 
     original = line_break.create_layout
-    if inline.create_layout is not original or \
+    if inline.create_layout is not original or not _line_properties or \
             "layout.deactivate()" not in inspect.getsource(inline.add_word_spacing):
         return False
 
@@ -381,15 +425,14 @@ def _keep_justified() -> bool:
 
     def create_layout(text: str, style: Any, context: Any, max_width: float | None,
                       justification_spacing: float) -> Any:
-        kept = context.__dict__.setdefault("_pamphlet_justified", {})
-        key = (text, id(style), max_width, justification_spacing)
+        kept, look = _kept_lines(style, context, "justified")
+        key = (text, look, max_width, justification_spacing)
         found = kept.get(key)
-        if found is not None and found[0] is style:
-            return found[1]
-        layout = original(text, style, context, max_width, justification_spacing)
-        layout.__class__ = KeptLayout
-        kept[key] = (style, layout)
-        return layout
+        if found is None:
+            found = kept[key] = original(text, style, context, max_width,
+                                         justification_spacing)
+            found.__class__ = KeptLayout
+        return found
 
     inline.create_layout = create_layout
     return True
