@@ -166,6 +166,11 @@ EXIT_GRACE = 10.0
 folder on the way out, which killing it would leave behind."""
 
 
+IDLE_SECONDS = 0.05
+"""How long a worker that has answered waits for its next call before it tidies up: the
+build sends the next at once, if it has one."""
+
+
 def keep_workers(keep: bool = True) -> None:
     """For a process that builds again and again (`pamphlet serve`): keep the layout workers
     between builds instead of forking new ones, so that a rebuild gets a worker that has its
@@ -286,9 +291,9 @@ def _worker(connection: Connection, memory_mb: int, stderr: int) -> None:
     """A child of `run_each`: calls each `(func, args)` it is sent, until None."""
     try:
         _set_up_child(connection, memory_mb, stderr)
-        answered = 0
+        untidy = False
         while (call := connection.recv()) is not None:
-            if answered:  # the last call's laid-out pages, before this one adds its own
+            if untidy:  # the last call's laid-out pages, before this one adds its own
                 give_back_memory()
             func, args = call
             try:
@@ -297,8 +302,12 @@ def _worker(connection: Connection, memory_mb: int, stderr: int) -> None:
                 connection.send(("problems", error.problems))
             except BaseException as error:
                 connection.send(_failure(error))
-            answered += 1
             del call, func, args
+            # A kept worker that waits for the next build tidies up now, not when that
+            # build has asked and waits for it; one with more to do does it before that.
+            untidy = connection.poll(IDLE_SECONDS)
+            if not untidy:
+                give_back_memory()
     except (EOFError, OSError):
         pass  # the parent has gone or stopped us: nothing to report to
     finally:

@@ -4,6 +4,7 @@ workers, and that a served worker behaves as one forked here would."""
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import subprocess
@@ -152,6 +153,38 @@ def test_a_kept_worker_gets_again_the_calls_of_the_names_it_took(lean: bool):
         both = dict(run_each(_pid, [("back",), ("front",)], Limits(), workers=2, lean=lean,
                              affinity=["back", "front"]))
         assert both == {0: back, 1: front}
+    finally:
+        keep_workers(False)
+
+
+_FULL_COLLECTIONS: list[float] = []
+
+
+def _note_full_collections(phase: str, info: dict[str, int]) -> None:
+    if phase == "stop" and info["generation"] == 2:
+        _FULL_COLLECTIONS.append(time.monotonic())
+
+
+def _watch_collections() -> None:
+    if _note_full_collections not in gc.callbacks:
+        gc.callbacks.append(_note_full_collections)
+
+
+def _full_collections() -> list[float]:
+    return list(_FULL_COLLECTIONS)
+
+
+def test_a_kept_worker_tidies_up_while_it_waits_not_when_asked_again(lean: bool):
+    """A worker gives back the memory of its last call (a full collection) as soon as it
+    is left waiting, not at the start of the next build's call, which would wait for it.
+    (Whether calls sent one after another skip it hangs on timing: not tested.)"""
+    keep_workers()
+    try:
+        run_limited(_watch_collections, (), Limits(), lean=lean)
+        time.sleep(0.5)
+        asked = time.monotonic()
+        collected = run_limited(_full_collections, (), Limits(), lean=lean)
+        assert collected and max(collected) < asked, "it collected only when asked again"
     finally:
         keep_workers(False)
 
