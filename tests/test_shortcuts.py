@@ -225,6 +225,69 @@ def test_lines_kept_from_another_render_are_the_lines_weasyprint_makes(tmp_path:
             f"page {number} differs"
 
 
+PICTURES_PROGRAM = r"""
+import json, sys
+from pathlib import Path
+from PIL import Image
+from pamphlet import shortcuts
+from pamphlet.render import RenderOptions, render
+
+installed = shortcuts.install()
+folder = Path(sys.argv[1])
+html = (folder / "page.html").read_text()
+saves = [0]
+save = Image.Image.save
+def counted(*args, **kwargs):
+    saves[0] += 1
+    return save(*args, **kwargs)
+Image.Image.save = counted
+encoded = []
+for out in sys.argv[2:]:
+    saves[0] = 0
+    rendered = render(html, folder, [folder], RenderOptions(max_ppi=72, jpeg_quality=80))
+    Path(out).write_bytes(rendered.pdf)
+    encoded.append(saves[0])
+print(json.dumps(encoded))
+"""
+
+
+def _pictures(pdf: Path) -> list[tuple[int, bytes]]:
+    from pypdf import PdfReader
+
+    return [(picture["/Width"], picture._data) for page in PdfReader(pdf).pages
+            for picture in (x.get_object() for x in page["/Resources"]["/XObject"].values())]
+
+
+def test_a_picture_kept_from_another_render_is_the_one_weasyprint_encodes(tmp_path: Path):
+    """keep_pictures gives the next render the bytes WeasyPrint made of a picture, named by
+    the picture's own bytes and the options that shape them, and scaled down to the target's
+    resolution: the same bytes in the PDF, with no decoding and encoding again; another
+    picture is encoded anew."""
+    from PIL import Image
+
+    for name, seed in (("a.jpg", 40), ("b.jpg", 90)):
+        picture = Image.radial_gradient("L").resize((300, 200)).point(lambda v, s=seed: v ^ s)
+        picture.convert("RGB").save(tmp_path / name, quality=95)
+    (tmp_path / "page.html").write_text(
+        "<!DOCTYPE html><html><head><style>@page { size: A6; margin: 10mm } img { width: 60mm }"
+        "</style></head><body><p>One</p><img src=a.jpg><p>Two</p><img src=b.jpg></body></html>",
+        encoding="utf-8")
+    outputs, encoded = {}, {}
+    for on in (False, True):
+        outputs[on] = [tmp_path / f"{on}-{n}.pdf" for n in range(2 if on else 1)]
+        done = subprocess.run([sys.executable, "-c", PICTURES_PROGRAM, str(tmp_path),
+                               *map(str, outputs[on])], capture_output=True, text=True,
+                              timeout=300,
+                              env={**os.environ, "PAMPHLET_SHORTCUTS": "1" if on else "0"})
+        assert done.returncode == 0, done.stderr
+        encoded[on] = json.loads(done.stdout.strip().splitlines()[-1])
+    plain = _pictures(outputs[False][0])
+    assert len(plain) == 2 and plain[0] != plain[1]
+    assert all(width < 300 for width, _ in plain)  # 127 ppi as printed: scaled to 72
+    assert _pictures(outputs[True][0]) == _pictures(outputs[True][1]) == plain
+    assert encoded[False] == [4] and encoded[True] == [4, 0], encoded  # encoded, then scaled
+
+
 PAGE = ('<!DOCTYPE html><html><head><link rel="stylesheet" href="style.css"></head>'
         '<body><p>Words on a page</p></body></html>')
 
