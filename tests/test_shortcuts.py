@@ -50,6 +50,18 @@ def lay_out(sample: str, out: Path, shortcuts: bool, times: int = 1
     return json.loads(installed), json.loads(messages)
 
 
+def assert_same_pages(plain: Path, quick: Path, dpi: int, name: str = "") -> int:
+    """The same words on each page, and the same pixels at `dpi`; how many pages."""
+    words = page_words(plain)
+    assert page_words(quick) == words
+    plain_pages, quick_pages = page_images(plain, dpi=dpi), page_images(quick, dpi=dpi)
+    assert len(quick_pages) == len(plain_pages) == len(words)
+    for number, (a, b) in enumerate(zip(plain_pages, quick_pages, strict=True), start=1):
+        assert ImageChops.difference(a.convert("RGB"), b.convert("RGB")).getbbox() is None, \
+            f"{name} page {number} differs"
+    return len(words)
+
+
 @pytest.mark.parametrize("sample", sorted(SAMPLES))
 def test_the_shortcuts_give_the_same_pages(sample: str, tmp_path: Path):
     plain, quick = tmp_path / "plain.pdf", tmp_path / "quick.pdf"
@@ -58,12 +70,7 @@ def test_the_shortcuts_give_the_same_pages(sample: str, tmp_path: Path):
     installed, messages = lay_out(sample, quick, shortcuts=True, times=2)
     assert installed and all(installed.values()), installed  # WeasyPrint 70 as pinned
     assert messages == plain_messages
-    assert page_words(quick) == page_words(plain)
-    plain_pages, quick_pages = page_images(plain, dpi=100), page_images(quick, dpi=100)
-    assert len(quick_pages) == len(plain_pages) == len(page_words(plain))
-    for number, (a, b) in enumerate(zip(plain_pages, quick_pages, strict=True), start=1):
-        assert ImageChops.difference(a.convert("RGB"), b.convert("RGB")).getbbox() is None, \
-            f"{sample} page {number} differs"
+    assert_same_pages(plain, quick, 100, sample)
 
 
 def test_a_shortcut_steps_aside_when_weasyprint_is_not_what_it_expects(tmp_path: Path):
@@ -135,12 +142,7 @@ def test_columns_given_again_are_the_columns_weasyprint_makes(tmp_path: Path):
         assert done.returncode == 0, done.stderr
         given_again[on] = json.loads(done.stdout.strip().splitlines()[-1])
     assert given_again[True] > 0, "the plain columns were not given again"
-    assert page_words(pdfs[True]) == page_words(pdfs[False])
-    plain, quick = page_images(pdfs[False], dpi=100), page_images(pdfs[True], dpi=100)
-    assert len(plain) == len(quick) > 1
-    for number, (a, b) in enumerate(zip(plain, quick, strict=True), start=1):
-        assert ImageChops.difference(a.convert("RGB"), b.convert("RGB")).getbbox() is None, \
-            f"page {number} differs"
+    assert assert_same_pages(pdfs[False], pdfs[True], 100) > 1
 
 
 LINES_PROGRAM = r"""
@@ -217,12 +219,7 @@ def test_lines_kept_from_another_render_are_the_lines_weasyprint_makes(tmp_path:
     before, after, again = sizes[True]
     assert before < after, "the changed paragraphs were not broken into lines again"
     assert after == again, "the lines of the last render were not kept for the next"
-    assert page_words(pdfs[True]) == page_words(pdfs[False])
-    plain, quick = page_images(pdfs[False], dpi=200), page_images(pdfs[True], dpi=200)
-    assert len(plain) == len(quick)
-    for number, (a, b) in enumerate(zip(plain, quick, strict=True), start=1):
-        assert ImageChops.difference(a.convert("RGB"), b.convert("RGB")).getbbox() is None, \
-            f"page {number} differs"
+    assert_same_pages(pdfs[False], pdfs[True], 200)
 
 
 PICTURES_PROGRAM = r"""
