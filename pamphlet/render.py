@@ -263,10 +263,13 @@ def render(html: str, base: Path, roots: list[Path],
             weasyprint.Attachment(filename=str(path), url_fetcher=fetcher, name=path.name,
                                   description=description, relationship="Source")
             for path, description in options.attachments]
-    with _captured_warnings() as messages:
+    with _captured_warnings() as caught:
         document = weasyprint.HTML(string=html, base_url=base_url, url_fetcher=fetcher).render(
             font_config=shortcuts.font_config_for(html, base_url), **weasy_options)
+        if caught.out_of_memory:
+            raise MemoryError("a picture did not fit in memory")
         pdf = document.write_pdf(finisher=finisher_for(options), **weasy_options) or b""
+    messages = caught.messages
     starts: dict[str, int] = {}
     for number, page in enumerate(document.pages, start=1):
         for anchor in page.anchors:
@@ -279,20 +282,27 @@ class _ListHandler(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.messages: list[str] = []
+        self.out_of_memory = False
+        """WeasyPrint logged an error caused by running out of memory (a picture too big to
+        decode under the limit: it leaves the picture out and goes on)."""
 
     def emit(self, record: logging.LogRecord) -> None:
         self.messages.append(" ".join(record.getMessage().split()))
+        causes = [arg for arg in record.args if isinstance(arg, BaseException)] \
+            if isinstance(record.args, tuple) else []
+        self.out_of_memory |= any(isinstance(cause, MemoryError) or
+                                  isinstance(cause.__cause__, MemoryError) for cause in causes)
 
 
 @contextmanager
-def _captured_warnings() -> Iterator[list[str]]:
+def _captured_warnings() -> Iterator[_ListHandler]:
     logger = logging.getLogger("weasyprint")
     handler = _ListHandler()
     previous = logger.propagate
     logger.addHandler(handler)
     logger.propagate = False
     try:
-        yield handler.messages
+        yield handler
     finally:
         logger.removeHandler(handler)
         logger.propagate = previous

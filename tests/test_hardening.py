@@ -277,6 +277,25 @@ def test_a_c_library_failing_an_allocation_counts_as_memory():
     assert status == "error" and summary == "ValueError: a real bug" and "a real bug" in details
 
 
+def test_a_picture_that_does_not_fit_in_memory_stops_the_render(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch):
+    """WeasyPrint leaves out a picture it cannot load and goes on, whatever the reason; out of
+    memory, the render stops instead, so that the build reports the limit, not a paper with a
+    hole in it."""
+    import weasyprint.images
+
+    from pamphlet.render import render
+
+    Image.new("RGB", (20, 20), "red").save(tmp_path / "photo.jpg")
+
+    def too_big(*args: object, **kwargs: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(weasyprint.images.RasterImage, "__init__", too_big)
+    with pytest.raises(MemoryError):
+        render('<p>Text</p><img src="photo.jpg">', tmp_path, [tmp_path])
+
+
 def test_a_render_past_the_memory_limit_is_stopped(publication):
     _long_newspaper(publication)
     # A small file that decodes to 150 MB of pixels (under the 40 Mpx cap): WeasyPrint must
