@@ -16,6 +16,9 @@ message carrying the worker's connection, its stderr file and a socket for the a
 is the worker's pid and a pidfd for it (Linux 5.3 and later). Where any of that is missing,
 `fork_worker` returns None and the caller forks from itself as before. The server leaves when
 every process that could ask has closed its end.
+
+The command imports this module first and starts the server before anything else, so the
+module imports only what starting it needs (the server and the workers import the rest).
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import pickle
 import select
 import signal
 import socket
@@ -31,9 +33,11 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
-from multiprocessing.connection import Connection
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from multiprocessing.connection import Connection
 
 REQUEST_BYTES = 1 << 20
 """The largest request (the environment is most of it)."""
@@ -48,13 +52,14 @@ REAP_GRACE = 2.0
 has collected counts in the server's own resource use, and so in the build's."""
 
 
-@dataclass
 class _Server:
-    client: socket.socket
-    """This process's end of the socket pair (processes forked from it hold it too)."""
-    process: subprocess.Popen[bytes]
-    owner: int
-    """The pid of the process that started it: only that one waits for it to leave."""
+    def __init__(self, client: socket.socket, process: subprocess.Popen[bytes],
+                 owner: int) -> None:
+        self.client = client
+        """This process's end of the socket pair (processes forked from it hold it too)."""
+        self.process = process
+        self.owner = owner
+        """The pid of the process that started it: only that one waits for it to leave."""
 
 
 _lock = threading.Lock()
@@ -79,7 +84,7 @@ def start() -> _Server | None:
 
 def _launch() -> _Server | None:
     here, there = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    package_parent = str(Path(__file__).resolve().parent.parent)
+    package_parent = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
     program = (f"import sys; sys.path.insert(0, {package_parent!r}); "
                f"from pamphlet.forkserver import serve; serve({there.fileno()})")
     try:
@@ -112,13 +117,13 @@ def stop() -> None:
                 server.process.wait()
 
 
-@dataclass
 class ServedProcess:
     """A worker forked by the server: not this process's child, so it is watched and
     stopped through its pidfd (the calls of multiprocessing's Process that the pool uses)."""
 
-    pid: int
-    pidfd: int
+    def __init__(self, pid: int, pidfd: int) -> None:
+        self.pid = pid
+        self.pidfd = pidfd
 
     def is_alive(self) -> bool:
         return not select.select([self.pidfd], [], [], 0)[0]
@@ -139,6 +144,8 @@ class ServedProcess:
 def fork_worker(connection: Connection, memory_mb: int, stderr: int) -> ServedProcess | None:
     """A worker forked by the server, running `isolation._worker` on `connection`; None if
     there is no server (the caller forks one itself)."""
+    import pickle
+
     server = start()
     if server is None:
         return None
@@ -161,10 +168,20 @@ def fork_worker(connection: Connection, memory_mb: int, stderr: int) -> ServedPr
 
 
 def serve(fd: int) -> None:
-    """The server's loop: get WeasyPrint ready, then fork a worker for each request."""
+    """The server's loop: get WeasyPrint ready, then fork a worker for each request. What
+    is not needed to fork one, but saves each worker time, is done until the first request
+    comes; from then on the workers have the cores (and a build asks for its workers one
+    after another: a step begun between two requests would hold up the second)."""
     requests = socket.socket(fileno=fd)
     _get_ready()
+    warming: Iterator[None] | None = _warm_up()
     while True:
+        while warming is not None and not select.select([requests], [], [], 0)[0]:
+            try:
+                next(warming)
+            except Exception:  # StopIteration too; a worker does what was not done here
+                warming = None
+        warming = None
         try:
             message, fds, _, _ = socket.recv_fds(requests, REQUEST_BYTES, 3)
         except OSError:
@@ -192,15 +209,47 @@ def _get_ready() -> None:
     lays out a page."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # ^C reaches the build, which stops us
     try:
-        import pyphen
-
         from . import render, speed  # noqa: F401  (render: imported once here, not by each)
-        from .model import ENGLISH_PATTERNS
 
         speed.setup()
-        pyphen.Pyphen(lang=ENGLISH_PATTERNS)  # read once here (0.05 s), not in each worker
     except Exception:  # a worker will report it, in the build's words
         pass
+
+
+WARM_UP = """<!DOCTYPE html><html lang="en-US"><style>
+@page { size: A6; margin: 1cm; @bottom-center { content: counter(page) } }
+p { hyphens: auto; text-align: justify } img { width: 1cm }</style>
+<h1>Warming up</h1><p>A <b>short</b> <i>paragraph</i> with 12 words, a <a href="#p">link</a>
+and a picture, laid out once.</p><img id="p" src="PICTURE"></html>"""
+
+
+def _warm_up() -> Iterator[None]:
+    """What saves each worker time once done here, in steps of at most about 0.1 s, between
+    which a request is answered: the English hyphenation patterns are read, then a small page
+    is laid out and its PDF written, which does what the first layout in a process sets up
+    (the C types WeasyPrint asks cffi for, the font machinery, the picture decoders, the PDF
+    writer's code). Each worker's first layout took 0.05-0.2 s less."""
+    import base64
+    import io
+
+    import pyphen
+    import weasyprint
+    from PIL import Image
+
+    from .model import ENGLISH_PATTERNS
+    from .speed import give_back_memory
+
+    pyphen.Pyphen(lang=ENGLISH_PATTERNS)
+    yield
+    picture = io.BytesIO()
+    Image.new("RGB", (8, 8), "grey").save(picture, "JPEG")
+    url = "data:image/jpeg;base64," + base64.b64encode(picture.getvalue()).decode()
+    options = {"optimize_images": True}
+    document = weasyprint.HTML(string=WARM_UP.replace("PICTURE", url)).render(**options)
+    yield
+    document.write_pdf(**options)
+    del document
+    give_back_memory()  # so that a worker starts no bigger than it must
 
 
 def _reap(grace: float) -> None:
@@ -217,6 +266,9 @@ def _reap(grace: float) -> None:
 
 def _run_worker(request: bytes, connection: int, stderr: int) -> None:
     """In a forked worker: become the asking process's child in all but name, then work."""
+    import pickle
+    from multiprocessing.connection import Connection
+
     from . import isolation
 
     try:

@@ -253,6 +253,67 @@ def test_without_its_server_a_lean_call_is_forked_here(monkeypatch: pytest.Monke
     server.client.close()
 
 
+def test_the_server_is_started_before_the_command_imports_much():
+    """The command starts the server first (command.py): the module it does that with loads
+    only what starting a process needs, so that the server's own imports begin sooner."""
+    program = "import sys, pamphlet.forkserver; print(*sys.modules)"
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          timeout=60, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    heavy = {"pickle", "multiprocessing", "dataclasses", "pathlib", "inspect", "weasyprint"}
+    assert heavy.isdisjoint(done.stdout.split())
+
+
+def _warmed_up() -> dict[str, bool]:
+    """Whether this worker starts with the hyphenation patterns read and the C types of a
+    layout parsed (a type WeasyPrint asks cffi for when it lays out a line)."""
+    import pyphen
+    from weasyprint.text.ffi import ffi
+
+    return {"patterns": any(path.name == "hyph_en_US.dic" for path in pyphen.hdcache),
+            "types": "PangoRectangle *" in ffi._parsed_types}
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def _wait_until_idle(pid: int, deadline: float = 60) -> None:
+    """Until the process has used no processor time for half a second."""
+    stop, before = time.monotonic() + deadline, -1
+    while time.monotonic() < stop:
+        now = _cpu_ticks(pid)
+        if now == before:
+            return
+        before = now
+        time.sleep(0.5)
+    raise AssertionError("the server did not settle")
+
+
+@served
+def test_a_server_warms_up_for_its_workers_until_it_is_first_asked(
+        monkeypatch: pytest.MonkeyPatch):
+    """Left waiting, the server reads the hyphenation patterns and lays out a page once, and
+    every worker it forks has that done; asked at once, it does not make the request wait
+    for that, and its workers do it themselves."""
+    asked_at_once, left_waiting = forkserver._launch(), forkserver._launch()
+    assert asked_at_once is not None and left_waiting is not None
+    try:
+        monkeypatch.setattr(forkserver, "_servers", [asked_at_once])
+        assert run_limited(_warmed_up, (), Limits(), lean=True) == {"patterns": False,
+                                                                     "types": False}
+        _wait_until_idle(left_waiting.process.pid)
+        monkeypatch.setattr(forkserver, "_servers", [left_waiting])
+        for _ in range(2):
+            assert run_limited(_warmed_up, (), Limits(), lean=True) == {"patterns": True,
+                                                                         "types": True}
+    finally:
+        for server in (asked_at_once, left_waiting):
+            server.client.close()
+            server.process.wait(30)
+
+
 SERVER_PROGRAM = """
 import sys
 from pamphlet import forkserver
