@@ -14,7 +14,6 @@ from .images import check_picture
 from .markup import inline_text, render_inline, render_markdown
 from .model import Article, ArticleRef, Issue, Placement, parse_place
 from .paths import Refused, resolve_inside
-from .remote import download_picture
 from .schema import Field, check_mapping
 from .yamlfile import MAX_BYTES, Mapping, parse_yaml, read_text
 
@@ -142,6 +141,8 @@ def _image_path(src: str, article: Path, issue: Issue, line: int | None,
                 problems: Problems) -> Path | None:
     try:
         if issue.remote_images and src.lower().startswith(("http://", "https://")):
+            from .remote import download_picture  # only an issue that fetches them needs it
+
             path = download_picture(src, issue.remote_images, issue.root / "build" / ".remote")
         else:
             path = resolve_inside(src, article.parent, issue.root, MAX_IMAGE_BYTES)

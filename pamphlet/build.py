@@ -7,7 +7,6 @@ import os
 import re
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -165,6 +164,8 @@ def build_many(manifests: list[Path], targets: list[str] | None = None, strict: 
     workers = max(1, min(workers or usable_cores(), len(manifests)))
     if workers == 1 or not hasattr(os, "fork"):
         return [_build_one(m, targets, strict, limits) for m in manifests]
+    from concurrent.futures import ProcessPoolExecutor  # here: one issue's build needs none
+
     context = multiprocessing.get_context("fork")
     share = max(1, usable_cores() // workers)
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_share_cores,

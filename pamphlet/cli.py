@@ -1,4 +1,7 @@
-"""The `pamphlet` command: a thin layer over the library that turns errors into plain lines."""
+"""The `pamphlet` command: a thin layer over the library that turns errors into plain lines.
+
+The modules of the commands that do not build (page images, sending, the live preview) are
+imported by those commands: a build, the command run most, does not wait for them."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,14 +24,12 @@ from .impose import PAPER, booklet_order, creep_shifts, impose, proof_order, two
 from .isolation import Limits
 from .layouts import available_layouts, copy_layout, find_layout
 from .output import write_atomically
-from .preview import contact_sheet, page_images
 from .publication import find_root, resolve_manifest, root_of_manifest
 from .resources import builtin_dir
-from .send import all_well, deliver, describe_plan, describe_results, plan_send, write_eml
-from .sendsettings import require_password
-from .serve import BuildState
-from .serve import serve as serve_preview
 from .workspace import built_pdf, init_publication, issue_manifests, list_issues, new_issue, pdf_state
+
+if TYPE_CHECKING:
+    from .serve import BuildState
 
 app = typer.Typer(help="Turn an issue manifest and Markdown articles into print-ready PDFs.",
                   no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False)
@@ -268,6 +269,9 @@ def send_command(
                                                      "branch).")] = None,
 ) -> None:
     """Email the issue's PDF to each branch in branches.yaml, once: a dry run unless --send."""
+    from .send import all_well, deliver, describe_plan, describe_results, plan_send, write_eml
+    from .sendsettings import require_password
+
     with reported_errors(after="Nothing was sent."), StatusLine() as progress:
         if really and eml is not None:
             raise PamphletError([Problem(None, None, "--send and --eml do not go together",
@@ -323,6 +327,8 @@ def preview(
                                      "images.")] = 110,
 ) -> None:
     """Page images (PNG) and a contact sheet of all pages; builds first if needed."""
+    from .preview import contact_sheet, page_images
+
     with reported_errors(after=""), StatusLine() as progress:
         manifest, root, pdf = up_to_date_pdf(issue, progress)
         folder = root / "build" / f"{manifest.stem}-pages"
@@ -347,6 +353,8 @@ def serve_command(
 ) -> None:
     """A live preview in the browser: the pages side by side as spreads, built again each time
     a file of the issue is saved. Ctrl-C stops it."""
+    from .serve import serve as serve_preview
+
     with reported_errors(after=""):
         manifest = resolve_manifest(issue, Path.cwd())
         try:

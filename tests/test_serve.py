@@ -316,7 +316,7 @@ def test_the_command_stops_cleanly_on_ctrl_c(publication: Publication, monkeypat
         calls.append((manifest.name, host, port))
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("pamphlet.cli.serve_preview", interrupted)
+    monkeypatch.setattr("pamphlet.serve.serve", interrupted)
     result = CliRunner().invoke(app, ["serve", "issue-1"])
     assert result.exit_code == 0 and "Stopped." in result.output
     assert calls == [("issue-1.yaml", "127.0.0.1", 8042)]
