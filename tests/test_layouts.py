@@ -80,6 +80,33 @@ def test_publication_fonts_add_to_the_bundled_ones(publication):
     assert faces[("oswald", 700, False)].path.parent == publication.root / "fonts"
 
 
+def test_what_font_files_say_is_kept_until_a_file_changes(publication, monkeypatch):
+    """A build reads each font file's family and style once; a file replaced since is read
+    again. Looking for fonts before any build makes no folder."""
+    from pamphlet import fonts
+    from pamphlet.resources import builtin_dir
+    bundled = builtin_dir("fonts")
+    face_file = publication.root / "fonts" / "Face.ttf"
+    face_file.parent.mkdir()
+    face_file.write_bytes((bundled / "oswald" / "Oswald-Bold.ttf").read_bytes())
+    first = fonts.find_fonts(publication.root)
+    assert not (publication.root / "build").exists()
+    (publication.root / "build" / ".cache").mkdir(parents=True)
+    assert fonts.find_fonts(publication.root) == first
+    assert (publication.root / fonts.FACES_FILE).is_file()
+
+    read, reader = [], fonts.read_face.__wrapped__
+    monkeypatch.setattr(fonts, "read_face", lambda path, mtime: read.append(path) or
+                        reader(path, mtime))
+    assert fonts.find_fonts(publication.root) == first
+    assert read == []
+    face_file.write_bytes((bundled / "pt-serif" / "PTSerif-Italic.ttf").read_bytes())
+    faces = {f.key: f for f in fonts.find_fonts(publication.root)}
+    assert read == [face_file]
+    assert faces[("pt serif", 400, True)].path == face_file
+    assert faces[("oswald", 700, False)].path.parent == bundled / "oswald"
+
+
 def test_layouts_command_lists_and_copies(publication):
     result = pamphlet("layouts")
     assert result.exit_code == 0
