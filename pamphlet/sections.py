@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import json
 import os
 import re
@@ -34,6 +33,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -281,16 +281,7 @@ def placement_hints(articles: list[Article], padding: int = 0,
 @cache
 def _weasyprint_version() -> str:
     """Without importing WeasyPrint (0.4 s): a rebuild that finds every section in the cache
-    lays out nothing. Read from the name of the installed package's metadata folder where
-    there is one, beside the package, which saves a build importing importlib.metadata
-    (0.03 s)."""
-    spec = importlib.util.find_spec("weasyprint")
-    if spec is not None and spec.origin is not None:
-        found = list(Path(spec.origin).parent.parent.glob("weasyprint-*.dist-info"))
-        if len(found) == 1:
-            return found[0].name.removeprefix("weasyprint-").removesuffix(".dist-info")
-    from importlib import metadata
-
+    lays out nothing."""
     try:
         return metadata.version("weasyprint")
     except metadata.PackageNotFoundError:
