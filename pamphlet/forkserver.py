@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import os
 import select
 import signal
@@ -174,14 +175,9 @@ def serve(fd: int) -> None:
     after another: a step begun between two requests would hold up the second)."""
     requests = socket.socket(fileno=fd)
     _get_ready()
-    warming: Iterator[None] | None = _warm_up()
+    _warm_up_until_asked(requests)
+    gc.freeze()  # the workers only read what the server holds: their collections skip it
     while True:
-        while warming is not None and not select.select([requests], [], [], 0)[0]:
-            try:
-                next(warming)
-            except Exception:  # StopIteration too; a worker does what was not done here
-                warming = None
-        warming = None
         try:
             message, fds, _, _ = socket.recv_fds(requests, REQUEST_BYTES, 3)
         except OSError:
@@ -202,6 +198,13 @@ def serve(fd: int) -> None:
             os.close(own)
     _reap(REAP_GRACE)
     os._exit(0)  # nothing to flush or clean up, and tearing WeasyPrint down takes 30 ms
+
+
+def _warm_up_until_asked(requests: socket.socket) -> None:
+    steps = _warm_up()
+    with contextlib.suppress(Exception):  # StopIteration once done; a worker does the rest
+        while not select.select([requests], [], [], 0)[0]:
+            next(steps)
 
 
 def _get_ready() -> None:

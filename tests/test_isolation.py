@@ -266,12 +266,15 @@ def test_the_server_is_started_before_the_command_imports_much():
 
 def _warmed_up() -> dict[str, bool]:
     """Whether this worker starts with the hyphenation patterns read and the C types of a
-    layout parsed (a type WeasyPrint asks cffi for when it lays out a line)."""
+    layout parsed (a type WeasyPrint asks cffi for when it lays out a line), and whether
+    its collections skip the patterns (frozen in the server)."""
     import pyphen
     from weasyprint.text.ffi import ffi
 
-    return {"patterns": any(path.name == "hyph_en_US.dic" for path in pyphen.hdcache),
-            "types": "PangoRectangle *" in ffi._parsed_types}
+    patterns = [d for path, d in pyphen.hdcache.items() if path.name == "hyph_en_US.dic"]
+    collected = {id(o) for o in gc.get_objects()}
+    return {"patterns": bool(patterns), "types": "PangoRectangle *" in ffi._parsed_types,
+            "skipped": bool(patterns) and id(patterns[0]) not in collected}
 
 
 def _cpu_ticks(pid: int) -> int:
@@ -295,19 +298,21 @@ def _wait_until_idle(pid: int, deadline: float = 60) -> None:
 def test_a_server_warms_up_for_its_workers_until_it_is_first_asked(
         monkeypatch: pytest.MonkeyPatch):
     """Left waiting, the server reads the hyphenation patterns and lays out a page once, and
-    every worker it forks has that done; asked at once, it does not make the request wait
-    for that, and its workers do it themselves."""
+    every worker it forks has that done, out of its collections' way; asked at once, it does
+    not make the request wait for that, and its workers do it themselves."""
     asked_at_once, left_waiting = forkserver._launch(), forkserver._launch()
     assert asked_at_once is not None and left_waiting is not None
     try:
         monkeypatch.setattr(forkserver, "_servers", [asked_at_once])
         assert run_limited(_warmed_up, (), Limits(), lean=True) == {"patterns": False,
-                                                                     "types": False}
+                                                                     "types": False,
+                                                                     "skipped": False}
         _wait_until_idle(left_waiting.process.pid)
         monkeypatch.setattr(forkserver, "_servers", [left_waiting])
         for _ in range(2):
             assert run_limited(_warmed_up, (), Limits(), lean=True) == {"patterns": True,
-                                                                         "types": True}
+                                                                         "types": True,
+                                                                         "skipped": True}
     finally:
         for server in (asked_at_once, left_waiting):
             server.client.close()
