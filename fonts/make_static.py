@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
 import subprocess
 import sys
@@ -256,10 +257,26 @@ def build(family: Family, wheel_dir: Path) -> None:
 
 
 def main() -> None:
+    if sys.argv[1:] == ["--index"]:
+        write_index()
+        return
     wheel_dir = Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/fp")
     wheel_dir.mkdir(parents=True, exist_ok=True)
     for family in FAMILIES:
         build(family, wheel_dir)
+    write_index()
+
+
+def write_index() -> None:
+    """What each file says of itself, for builds to read instead of the files."""
+    sys.path.insert(0, str(HERE.parent))
+    from pamphlet.fonts import BUNDLED_INDEX, index_of
+
+    index = index_of(HERE)
+    lines = [f" {json.dumps(name)}: {json.dumps(entry, ensure_ascii=False)}"
+             for name, entry in index.items()]
+    (HERE / BUNDLED_INDEX).write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")
+    print(f"{BUNDLED_INDEX} ({len(index)} files)")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from conftest import write
 from helpers import page_images, pixels
 from test_cli import pamphlet
@@ -105,6 +107,29 @@ def test_what_font_files_say_is_kept_until_a_file_changes(publication, monkeypat
     assert read == [face_file]
     assert faces[("pt serif", 400, True)].path == face_file
     assert faces[("oswald", 700, False)].path.parent == bundled / "oswald"
+
+
+def test_the_bundled_fonts_index_says_what_their_files_say():
+    """Builds take the bundled faces from fonts/faces.json: it must be what fontTools reads
+    in the files (`python fonts/make_static.py --index` writes it again)."""
+    from pamphlet.fonts import BUNDLED_INDEX, index_of
+    from pamphlet.resources import builtin_dir
+    folder = builtin_dir("fonts")
+    assert json.loads((folder / BUNDLED_INDEX).read_text(encoding="utf-8")) == index_of(folder)
+
+
+def test_a_first_build_opens_no_bundled_font(publication, monkeypatch):
+    from pamphlet import fonts
+    read, reader = [], fonts.read_face.__wrapped__
+    monkeypatch.setattr(fonts, "read_face", lambda path, mtime: read.append(path) or
+                        reader(path, mtime))
+    own = publication.root / "fonts" / "Own.ttf"
+    own.parent.mkdir()
+    own.write_bytes((fonts.builtin_dir("fonts") / "oswald" / "Oswald-Bold.ttf").read_bytes())
+    faces = fonts.find_fonts(publication.root)
+    assert read == [own]
+    assert len(faces) == len(json.loads((fonts.builtin_dir("fonts") / fonts.BUNDLED_INDEX)
+                                        .read_text(encoding="utf-8")))
 
 
 def test_layouts_command_lists_and_copies(publication):
