@@ -43,7 +43,7 @@ from .isolation import Limits, keeping_workers, run_each, usable_cores
 from .model import Article
 from .paths import referenced_files
 from .render import Part, Rendered, pdf_file
-from .speed import give_back_memory, import_pypdf
+from .speed import give_back_memory, import_checkers, import_pypdf
 
 SECTION_START = re.compile(r'^<section class="run[ "]', re.MULTILINE)
 REFERENCE = re.compile(r'="#([^"\s]+)"')
@@ -353,7 +353,7 @@ def lay_out_sections(html: str, base: Path, roots: list[Path], options: object,
             # A kept worker gets the sections it laid out before: it has their lines ready.
             names = [f"{base_url}#{p.index}" for p in todo]
             for n, rendered in run_each(render, calls, limits, workers, lean=True,
-                                        meanwhile=import_pypdf, affinity=names):
+                                        meanwhile=import_checkers, affinity=names):
                 plan = todo[n]
                 section = _laid(rendered, plan, parts.ids(plan.index))
                 kept = cache.put(keys[plan.index], section, shape_keys[plan.index])

@@ -322,6 +322,15 @@ def import_pypdf() -> None:
             del sys.modules["cryptography"]
 
 
+def import_checkers() -> None:
+    """What the checks read a finished PDF with: pypdf (`import_pypdf`) and fontTools' font
+    reader, for the fonts embedded in it. The build calls this while its workers lay out the
+    pages, when it has nothing else to do."""
+    import_pypdf()
+    from fontTools.ttLib import TTFont  # noqa: F401
+    from fontTools.ttLib.tables import _n_a_m_e  # noqa: F401  (the table the font check reads)
+
+
 def setup() -> None:
     """The stack cache, the shortcuts, PDF streams compressed once and the collector's
     settings, once per process that lays out pages."""
