@@ -366,3 +366,55 @@ def test_an_array_type_is_the_one_that_parsing_its_declaration_gives():
         assert quick is parsed, declaration
     assert list(ffi.new("hb_codepoint_t[3]", [7, 8, 9])) == [7, 8, 9]
     assert ffi.sizeof(ffi.new("hb_codepoint_t[811]")) == 811 * 4
+
+
+def _decorated(function):
+    return function
+
+
+@_decorated
+def _with_an_inner_function(x: int) -> int:
+    """A function whose last lines belong to a function defined in it."""
+    def inner(y: int) -> int:
+        return y * 2
+
+    return inner(
+        x
+    )
+    # a comment after the last line of code
+
+
+SOURCES_PROGRAM = """
+import inspect
+from cffi import model
+from weasyprint import css, images
+from weasyprint.layout import LayoutContext, column, inline, page
+from weasyprint.text import line_break
+from pamphlet import shortcuts
+for function in (model.ArrayType.build_backend_type, column.columns_layout,
+                 LayoutContext.overflows_page, line_break.first_line_metrics,
+                 line_break.split_first_line, line_break.create_layout,
+                 inline.add_word_spacing, page.make_page, images.RasterImage.__init__,
+                 images.RasterImage.get_x_object, css.find_stylesheets, images):
+    if shortcuts._source(function) != inspect.getsource(function):
+        print(function)
+"""
+
+
+def test_the_source_a_shortcut_checks_is_the_function_as_inspect_reads_it():
+    """Each shortcut checks WeasyPrint's source before it replaces a function; that source
+    is found without tokenizing the file, and must be what inspect gives (a comment after
+    the last line of code aside). WeasyPrint's are read in a fresh process, where no
+    shortcut has replaced them yet."""
+    import inspect
+
+    from pamphlet import shortcuts
+
+    done = subprocess.run([sys.executable, "-c", SOURCES_PROGRAM], capture_output=True,
+                          text=True, timeout=120, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    ours = shortcuts._source(_with_an_inner_function)
+    assert ours.startswith("@_decorated\ndef _with_an_inner_function")
+    assert ours.endswith("        x\n    )\n")
+    assert inspect.getsource(_with_an_inner_function).startswith(ours)
