@@ -57,40 +57,45 @@ def find_fonts(root: Path) -> list[FontFace]:
 
 def _font_files(root: Path) -> Iterator[Path]:
     for folder in font_dirs(root):
-        if not folder.is_dir():
-            continue
-        inside = folder.resolve()
-        for path in sorted(folder.rglob("*")):
-            if (path.suffix.lower() in FONT_SUFFIXES and path.is_file()
-                    and path.resolve().is_relative_to(inside)):
-                yield path
+        yield from _fonts_in(folder)
+
+
+def _fonts_in(folder: Path) -> Iterator[Path]:
+    """The font files in `folder` and below it (none that a link leads out of it)."""
+    if not folder.is_dir():
+        return
+    inside = folder.resolve()
+    for path in sorted(folder.rglob("*")):
+        if (path.suffix.lower() in FONT_SUFFIXES and path.is_file()
+                and path.resolve().is_relative_to(inside)):
+            yield path
 
 
 def _face_of(path: Path, kept: Any) -> tuple[FontFace | None, list[Any]]:
-    """The face in a font file, from what was kept of it if the file is unchanged, and what
-    to keep: the file's size and time, then its family, weight, italic and PostScript name
-    (none of them for a file that is not a font)."""
+    """The face in a font file, from the bundled index or from what was kept of the file if
+    it is unchanged, and what to keep: the file's size and time, then `_described(face)`."""
     found = path.stat()
     stamp = [found.st_size, found.st_mtime_ns]
     indexed = _bundled_index().get(str(path))
-    if isinstance(indexed, list) and indexed[:1] == stamp[:1] and len(indexed) == 5:
+    if isinstance(indexed, list) and len(indexed) == 5 and indexed[0] == found.st_size:
         return FontFace(*indexed[1:], path), stamp + indexed[1:]
     if isinstance(kept, list) and kept[:2] == stamp and len(kept) in (2, 6):
         return (FontFace(*kept[2:], path) if kept[2:] else None), kept
     face = read_face(path, found.st_mtime_ns)
-    return face, stamp + (list(astuple(face))[:4] if face else [])
+    return face, stamp + _described(face)
+
+
+def _described(face: FontFace | None) -> list[Any]:
+    """A face's family, weight, italic and PostScript name (nothing for a file that is not
+    a font)."""
+    return list(astuple(face))[:4] if face else []
 
 
 def index_of(folder: Path) -> dict[str, list[Any]]:
-    """Each font file in `folder`, by its path there: its size, then its family, weight,
-    italic and PostScript name (none of them for a file that is not a font)."""
-    index = {}
-    for path in sorted(folder.rglob("*")):
-        if path.suffix.lower() in FONT_SUFFIXES and path.is_file():
-            face = read_face(path, path.stat().st_mtime_ns)
-            index[path.relative_to(folder).as_posix()] = \
-                [path.stat().st_size] + (list(astuple(face))[:4] if face else [])
-    return index
+    """Each font file in `folder`, by its path there: its size, then `_described(face)`."""
+    return {path.relative_to(folder).as_posix():
+            [path.stat().st_size, *_described(read_face(path, path.stat().st_mtime_ns))]
+            for path in _fonts_in(folder)}
 
 
 @cache
