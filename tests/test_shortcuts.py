@@ -368,6 +368,33 @@ def test_an_array_type_is_the_one_that_parsing_its_declaration_gives():
     assert ffi.sizeof(ffi.new("hb_codepoint_t[811]")) == 811 * 4
 
 
+def test_a_c_type_parsed_with_only_the_typedef_names_it_uses_is_the_same_type(monkeypatch):
+    """cffi hands pycparser all 64 typedef names of WeasyPrint's declarations before each C
+    type it parses; the shortcut hands over only those the type names. Each type must come
+    out the same as with all of them, and a declaration that does not parse must fail the
+    same way."""
+    from cffi import CDefError
+
+    from pamphlet import shortcuts
+
+    assert shortcuts.install().get("types_parsed_alone")
+    from weasyprint.text.ffi import ffi
+
+    parser = ffi._parser
+    declarations = ("PangoRectangle *", "PangoLogAttr[]", "FcChar8 **", "FcResult *",
+                    "hb_tag_t[100]", "unsigned int *", "char *", "PangoLayoutIter *",
+                    "hb_codepoint_t *", "PangoFontDescription *", "GSList *",
+                    "int (*)(PangoLayout *, int)", "struct _PangoRectangle *")
+    quick = [parser.parse_type(declaration) for declaration in declarations]
+    with pytest.raises(CDefError) as quick_error:
+        parser.parse_type("PangoRectangle PangoRectangle *")
+    monkeypatch.delattr(parser, "_parse")  # the class's own again
+    assert quick == [parser.parse_type(declaration) for declaration in declarations]
+    with pytest.raises(CDefError) as plain_error:
+        parser.parse_type("PangoRectangle PangoRectangle *")
+    assert str(quick_error.value) == str(plain_error.value)
+
+
 def _decorated(function):
     return function
 
