@@ -1,4 +1,4 @@
-"""Shortcuts in WeasyPrint 70 (and one in cffi) that give the same pages with less work.
+"""Shortcuts in WeasyPrint 70 (and two in cffi, under it) that give the same pages with less work.
 
 A balanced 5-column newspaper page is laid out several times over: once per balancing step,
 once more for the result, and the whole page again on the second pagination pass. Each
@@ -48,12 +48,17 @@ shortcut removes repeated work whose result WeasyPrint then throws away:
   size and time of each file it refers to, so an edited stylesheet or font is read again),
   and with it each stylesheet as parsed, what parsing it added to the document's page rules
   and counter styles, and the warnings it logged, all given again to the next render.
+* `array_types_unparsed` (cffi): WeasyPrint asks for a `hb_codepoint_t[N]` of each new
+  length N as it subsets a font, and cffi parsed each declaration with pycparser; it is
+  built from the element's pointer type instead, the very object parsing ends in.
+* `types_parsed_alone` (cffi): any other C type cffi meets for the first time was parsed
+  after all 64 typedef names of WeasyPrint's declarations; only the names it uses are
+  handed to pycparser now, which gives the same type.
 
 tests/test_shortcuts.py lays out every sample with and without them and compares each page's
 pixels and words (the bench's 16-page newspaper was compared the same way by hand). Each
-shortcut checks the code it changes and
-steps aside (leaving WeasyPrint as it is) if that code is not what it expects, as after an
-upgrade. PAMPHLET_SHORTCUTS=0 turns them all off.
+shortcut checks the code it changes and steps aside (leaving WeasyPrint as it is) if that
+code is not what it expects, as after an upgrade. PAMPHLET_SHORTCUTS=0 turns them all off.
 """
 
 from __future__ import annotations
