@@ -224,8 +224,9 @@ _recording: list[list[tuple[float, float, bool]]] = []
 _unusual = [0]
 """Layouts of floats, absolutes, tables, flex and grid boxes, nested columns and footnotes:
 what a column holds them, its result may hang on more than where its foot is."""
-kept_column_count = [0]
-"""Columns of a balancing step given again instead of laid out (for tests and the bench)."""
+kept_column_count = [0, 0]
+"""Columns given again instead of laid out (for tests and the bench): in a balancing step,
+and as the result's columns that end inside a split block."""
 
 
 @dataclass
@@ -290,7 +291,7 @@ def _kept_columns() -> bool:
                     kept_column_count[0] += 1
                     return _given_again(entry, bottom_space)
                 if entry.stretched is None or entry.bottom_space == bottom_space:
-                    kept_column_count[0] += 1
+                    kept_column_count[entry.stretched is not None] += 1
                     kept.clear()  # each column of the result is laid out once
                     return _placed(entry, box)
         if final:
@@ -367,8 +368,13 @@ def _kept_column(context: Any, column_box: Any, bottom_space: float,
 def _same_answers(entry: _KeptColumn, bottom_space: float, page_bottom: float) -> bool:
     """Whether every question the column was asked has the same answer with its foot moved
     by the change in `bottom_space` (WeasyPrint only adds to the bottom space it passes
-    down, so each question's own bottom space moves by as much)."""
+    down, so each question's own bottom space moves by as much). At the same foot they are
+    the very questions it was asked: a position within SLACK of the foot (the block split at
+    the foot ends there) is no doubt then, and the result's columns are taken from the last
+    step, which has the same foot."""
     shift = bottom_space - entry.bottom_space
+    if shift == 0:
+        return True
     for position_y, asked_space, answer in entry.questions:
         if not isfinite(asked_space):
             continue
