@@ -55,7 +55,7 @@ def preflight(issue: Issue, articles: list[Article], layout: Layout, target: Tar
     findings = [Finding(w) for article in articles for w in article.warnings]
     findings += [Finding(_plain(message)) for message in rendered.messages]
     pages = facts_of(rendered, target.colour, target.safe_edge_mm)
-    give_back_memory()
+    give_back_memory(len(pdf))
     texts = [page.text for page in pages]
     findings += copyfit(issue, articles, layout, rendered, padding, texts)
     findings += [Finding(str(m)) for m in missing_text(articles, marked_words("\n".join(texts)))]

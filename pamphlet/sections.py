@@ -422,7 +422,7 @@ def assemble(sections: list[Laid]) -> bytes:
         writer = _merged(sections, files)
         writer.write(out)
         del writer
-        give_back_memory()
+        give_back_memory(out.tell())
         out.seek(0)
         return out.read()
 

@@ -133,12 +133,20 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
-def give_back_memory() -> None:
+SMALL_PDF = 2 * 2**20
+"""Bytes of PDF below which what parsing it leaves is not worth a full collection: that
+takes 5-15 ms in a process that builds again and again (`pamphlet serve`)."""
+
+
+def give_back_memory(after_pdf: int | None = None) -> None:
     """Collect the cycles a parsed PDF leaves (pypdf's objects point at each other, and
     `tune_gc` made full collections rare), and hand the freed memory back to the system.
     A PDF's pictures are parsed into many blocks of some tens of KB, below the size glibc
     gives back on its own: without the trim, a 64-page issue's process kept 40 MB it no
-    longer used while it read the assembled PDF."""
+    longer used while it read the assembled PDF. Nothing is done after a PDF of `after_pdf`
+    bytes, if that is under SMALL_PDF."""
+    if after_pdf is not None and after_pdf < SMALL_PDF:
+        return
     gc.collect()
     trim = _malloc_trim()
     if trim is not None:

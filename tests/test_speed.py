@@ -221,3 +221,15 @@ def test_fonttools_subsetter_and_instancer_are_imported_when_first_used(tmp_path
     assert subset_after == "module", "imported for real once a font is subset with it"
     assert "fvar" in instancer
     assert page_words(tmp_path / "out.pdf") == [["subset", "by", "fonttools"]]
+
+
+def test_memory_is_given_back_after_a_large_pdf_only(monkeypatch):
+    """A full collection and a trim after reading a PDF of some MB; after a small one (a
+    bulletin of 100 KB) neither: it would cost more time than it gives back."""
+    collected: list[int] = []
+    monkeypatch.setattr(speed.gc, "collect", lambda *generation: collected.append(1) or 0)
+    speed.give_back_memory(100_000)
+    assert collected == []
+    speed.give_back_memory(speed.SMALL_PDF)
+    speed.give_back_memory()
+    assert collected == [1, 1]
