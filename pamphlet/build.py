@@ -20,7 +20,7 @@ from .layouts import SETTINGS_FILE, Layout, find_layout, layout_dirs
 from .manifest import load_issue
 from .model import Article, Issue
 from .output import exclusive, write_atomically
-from .preflight import Finding, preflight
+from .preflight import Finding, part_facts, preflight
 from .publication import root_of_manifest
 from .render import Rendered, RenderOptions, prune_pictures, render
 from .sections import lay_out_sections, placement_hints
@@ -260,13 +260,13 @@ def lay_out(issue: Issue, articles: list[Article], layout: Layout,
     progress("laying out the pages")
     html = compose(issue, articles, layout, target=target)
     planned = issue.pages or layout.settings.get("pages")
-    rendered = _render(html, issue, layout, roots, limits, progress, options,
+    rendered = _render(html, issue, layout, roots, limits, progress, options, target,
                        placement_hints(articles, 0, planned))
     short = -rendered.page_count % layout.pad_to
     if short:
         progress(f"adding {short} blank page(s) to make a multiple of {layout.pad_to}")
         html = compose(issue, articles, layout, padding=short, target=target)
-        rendered = _render(html, issue, layout, roots, limits, progress, options,
+        rendered = _render(html, issue, layout, roots, limits, progress, options, target,
                            placement_hints(articles, short, planned))
     if options.picture_cache is not None:
         prune_pictures(options.picture_cache)
@@ -296,10 +296,11 @@ def render_options(issue: Issue, articles: list[Article], layout: Layout,
 
 
 def _render(html: str, issue: Issue, layout: Layout, roots: list[Path],
-            limits: Limits, progress: Progress, options: RenderOptions,
+            limits: Limits, progress: Progress, options: RenderOptions, target: Target,
             hints: list[int | None] | None = None) -> Rendered:
     """Section by section in parallel, with a cache (sections.py), where the layout is made
-    of runs of pages; otherwise the whole document in one pass."""
+    of runs of pages; otherwise the whole document in one pass. The checks read each
+    section's pages as it comes, while the workers lay out the others."""
     def step(message: str) -> None:
         if plain := plain_progress(message):
             progress(plain)
@@ -307,8 +308,9 @@ def _render(html: str, issue: Issue, layout: Layout, roots: list[Path],
     try:
         if sections_wanted(options):
             cache = issue.root / "build" / ".cache" / "sections"
-            done = lay_out_sections(html, issue.root, roots, options, limits, render, hints,
-                                    cache, progress)
+            done = lay_out_sections(
+                html, issue.root, roots, options, limits, render, hints, cache, progress,
+                each=lambda part: part_facts(part, target.colour, target.safe_edge_mm))
             if done is not None:
                 return done
         return run_limited(render, (html, issue.root, roots, options), limits, step,

@@ -85,13 +85,14 @@ def facts_of(rendered: Rendered, colour: str, edge_mm: float = 0) -> list[PageFa
     changed (the assembled pages are the sections' own, copied)."""
     if rendered.parts:
         facts = [fact for part in rendered.parts
-                 for fact in _part_facts(part, colour, edge_mm)]
+                 for fact in part_facts(part, colour, edge_mm)]
         if len(facts) == rendered.page_count == page_count(rendered.pdf):
             return facts
     return read_facts(rendered.pdf, colour, edge_mm)
 
 
-def _part_facts(part: Part, colour: str, edge_mm: float) -> list[PageFacts]:
+def part_facts(part: Part, colour: str, edge_mm: float) -> list[PageFacts]:
+    """The facts of one section's pages: kept in its facts file, else read and kept there."""
     name = f"{FACTS_FORMAT}-{colour}" + (f"-edge{edge_mm:g}" if edge_mm else "")
     kept = part.facts_file.with_name(f"{part.facts_file.name}-{name}.json") \
         if part.facts_file else None
@@ -101,6 +102,7 @@ def _part_facts(part: Part, colour: str, edge_mm: float) -> list[PageFacts]:
                     for entry in json.loads(kept.read_text(encoding="utf-8"))]
         except (OSError, ValueError, TypeError, KeyError):
             pass
+    import_pypdf()
     facts = read_facts(pdf_bytes(part.pdf), colour, edge_mm)[part.skip:part.skip + part.pages]
     gc.collect(1)  # this section's parsed pages (full of cycles) before the next one's
     if kept is not None:

@@ -297,11 +297,14 @@ def lay_out_sections(html: str, base: Path, roots: list[Path], options: object,
                      limits: Limits, render: RenderFunction,
                      hints: list[int | None] | None = None, cache_folder: Path | None = None,
                      progress: Callable[[str], None] = lambda message: None,
-                     workers: int | None = None) -> Rendered | None:
+                     workers: int | None = None,
+                     each: Callable[[Part], object] | None = None) -> Rendered | None:
     """Lay out `html` section by section (see the module's docstring) with `render(html,
     base, roots, options)` in `workers` processes; None if it cannot be done that way.
     `hints` are the pages the sections are meant to start on, where the manifest says.
-    `workers` defaults to WORKERS, as it is at the call."""
+    `workers` defaults to WORKERS, as it is at the call. `each` is called with each section
+    kept in the cache as it comes, while the workers lay out the rest (the checks read its
+    pages then, not after the last)."""
     workers = workers or WORKERS
     parts = split(html)
     if parts is None:
@@ -359,6 +362,8 @@ def lay_out_sections(html: str, base: Path, roots: list[Path], options: object,
                 kept = cache.put(keys[plan.index], section, shape_keys[plan.index])
                 laid[plan.index] = replace(section, pdf=kept) if kept else section
                 used[plan.index] = plan
+                if kept and each is not None:
+                    each(_part(laid[plan.index], cache, keys[plan.index]))
                 del rendered, section
     else:
         return None  # the guesses did not settle: one pass will do it
@@ -369,10 +374,13 @@ def lay_out_sections(html: str, base: Path, roots: list[Path], options: object,
                    for ident, page in laid[i].anchors.items()}
     pdf = assemble([laid[i] for i in range(count)])
     messages = [m for i in range(count) for m in laid[i].messages]
-    parts = [Part(laid[i].pdf, laid[i].skip, laid[i].pages, cache.facts_file(key_of[i]))
-             for i in range(count)]
+    parts = [_part(laid[i], cache, key_of[i]) for i in range(count)]
     return Rendered(pdf, sum(laid[i].pages for i in range(count)), start_pages, messages,
                     parts=parts)
+
+
+def _part(section: Laid, cache: Cache, key: str) -> Part:
+    return Part(section.pdf, section.skip, section.pages, cache.facts_file(key))
 
 
 def _starts(count: int, laid: dict[int, Laid], shapes: list[dict[str, Any] | None],

@@ -19,8 +19,8 @@ from pamphlet.compose import compose, group_sections
 from pamphlet.errors import PamphletError
 from pamphlet.fonts import find_fonts
 from pamphlet.isolation import Limits, keep_workers
-from pamphlet.preflight import facts_of, read_facts
-from pamphlet.render import Rendered, pdf_bytes, render
+from pamphlet.preflight import facts_of, part_facts, read_facts
+from pamphlet.render import Part, Rendered, pdf_bytes, render
 from pamphlet.sections import (
     Cache,
     Plan,
@@ -193,6 +193,26 @@ def test_the_checks_read_each_section_as_its_pages_are_in_the_assembled_pdf(pape
         assert all(page.fonts and page.text for page in whole)
     assert any(page.inked_edges for page in whole) and all(p.solid_black < 1 for p in whole), \
         "the columns come within 15 mm of the sides"
+
+
+def test_the_checks_read_each_section_while_the_others_are_laid_out(tmp_path: Path):
+    """`each` gets every section as it comes, before they are put together: the build reads
+    its facts then (while the workers go on), and the checks find them kept."""
+    sample = Sample("issue-42", tmp_path / "sections")
+    seen: list[tuple[bool, int]] = []
+    steps: list[str] = []
+
+    def each(part: Part) -> None:
+        seen.append(("putting the sections together" in steps, part.pages))
+        part_facts(part, "grey", 5)
+
+    laid = lay_out_sections(sample.html, sample.issue.root, sample.roots, None, Limits(),
+                            _render_plain, sample.hints(), sample.cache, steps.append, each=each)
+    assert laid is not None
+    assert len(seen) == len(laid.parts) and not any(together for together, _ in seen)
+    assert sorted(pages for _, pages in seen) == sorted(p.pages for p in laid.parts)
+    assert len(list(sample.cache.glob("*.facts-*-grey-edge5.json"))) == len(laid.parts)
+    assert facts_of(laid, "grey", 5) == read_facts(pdf_bytes(laid.pdf), "grey", 5)
 
 
 def test_sections_are_read_from_the_cache_not_held_in_memory(paper, tmp_path: Path):
