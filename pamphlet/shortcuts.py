@@ -27,6 +27,15 @@ shortcut removes repeated work whose result WeasyPrint then throws away:
   The layouts it returns are already inert (WeasyPrint drops their Pango objects and their
   style before it returns them, and rebuilds them with the box's own style to draw), so
   sharing one is safe.
+* `kept_line_boxes`: even with Pango's answers kept, making a line box is WeasyPrint's
+  Python work (about 0.2 ms a line), and a balancing step makes again the lines of every
+  column it lays out again. Where no float is in the way, a line of a paragraph that holds
+  only text and inline boxes hangs on where it starts in the paragraph, the width, the
+  indent and the direction, not on its height on the page or its column: so each line made
+  on a page is kept, and given again as a copy moved to its new place when the same
+  paragraph is broken again from the same point (a bulletin's back page: 133 lines made
+  for 718 asked). A paragraph's content may change between two layouts of a page (a link
+  that says the page it points to), so the lines are kept for one layout of a page only.
 * `keep_justified`: each justified line gets a second Pango layout, with the word spacing,
   for drawing; it too is made again on every step. It is kept like the lines (one per text,
   look and spacing); the one kept is never drawn from two places at once.
@@ -120,6 +129,7 @@ def install() -> dict[str, bool]:
                            ("keep_lines", _keep_lines),
                            ("keep_justified", _keep_justified),
                            ("no_remake_for_running", _no_remake_for_running),
+                           ("kept_line_boxes", _kept_line_boxes),
                            ("keep_stylesheets", _keep_stylesheets),
                            ("array_types_unparsed", _array_types_unparsed),
                            ("types_parsed_alone", _types_parsed_alone),
@@ -443,6 +453,94 @@ def _keep_lines() -> bool:
 
     inline.split_first_line = split_first_line
     return True
+
+
+def _kept_line_boxes() -> bool:
+    from weasyprint.formatting_structure import boxes
+    from weasyprint.layout import inline, page
+
+    source = _source(inline.get_next_linebox)
+    if "line, resume_at = get_next_linebox(" not in _source(inline.iter_line_boxes) or not all(
+            line in source for line in (
+                "if context.excluded_shapes:", "linebox.position_y = position_y",
+                "position_x, position_y, available_width = avoid_collisions(",
+                "line.position_y = position_y", "return line, resume_at")) or \
+            "page, resume_at, next_page = make_page(" not in _source(page.remake_page):
+        return False
+    original: Callable[..., Any] = inline.get_next_linebox
+    made: Callable[..., Any] = page.make_page
+
+    def get_next_linebox(context: Any, linebox: Any, position_y: float, bottom_space: float,
+                         skip_stack: Any, containing_block: Any, absolute_boxes: list[Any],
+                         fixed_boxes: list[Any], first_letter_style: Any,
+                         first_line_style: Any) -> Any:
+        def lay_out() -> Any:
+            return original(context, linebox, position_y, bottom_space, skip_stack,
+                            containing_block, absolute_boxes, fixed_boxes, first_letter_style,
+                            first_line_style)
+
+        if context.excluded_shapes or first_letter_style is not None or \
+                first_line_style is not None:
+            return lay_out()
+        kept: dict[int, tuple[Any, bool, dict[Any, Any]]] = \
+            context.__dict__.setdefault("_pamphlet_line_boxes", {})
+        found = kept.get(id(linebox))
+        if found is None or found[0] is not linebox:
+            found = kept[id(linebox)] = (linebox, _only_text(linebox, boxes), {})
+        if not found[1]:
+            return lay_out()
+        key = (_skip_key(skip_stack), containing_block.width, linebox.text_indent,
+               containing_block.style["direction"])
+        x = containing_block.content_box_x()
+        entry = found[2].get(key)
+        if entry is None:
+            line, resume_at = lay_out()
+            if line is not None and not context.excluded_shapes:
+                found[2][key] = (_copied(line), resume_at, x, position_y,
+                                 (linebox.position_x, linebox.width, linebox.height))
+            return line, _copied_skip(resume_at)
+        line, resume_at, at_x, at_y, (box_x, width, height) = entry
+        kept_line_box_count[0] += 1
+        line = _copied(line)
+        line.translate(x - at_x, position_y - at_y)
+        line.position_y = position_y
+        linebox.position_x, linebox.position_y = box_x + (x - at_x), position_y
+        linebox.width, linebox.height = width, height
+        return line, _copied_skip(resume_at)
+
+    def make_page(context: Any, *args: Any, **kwargs: Any) -> Any:
+        context.__dict__.pop("_pamphlet_line_boxes", None)  # its content may have changed
+        return made(context, *args, **kwargs)
+
+    inline.get_next_linebox = get_next_linebox
+    page.make_page = make_page
+    return True
+
+
+kept_line_box_count = [0]
+"""Lines given again instead of laid out (for tests and the bench)."""
+
+
+def _only_text(linebox: Any, boxes: Any) -> bool:
+    """Whether a paragraph's line box holds nothing but text and inline boxes (no floats,
+    pictures, inline blocks, leaders, running or out-of-flow elements)."""
+    plain = (boxes.LineBox, boxes.TextBox, boxes.InlineBox)
+    return all(type(box) in plain and not getattr(box, "is_leader", False)
+               and box.style["position"] in ("static", "relative")
+               and box.style["float"] == "none" for box in linebox.descendants(True))
+
+
+def _copied(box: Any) -> Any:
+    copy = box.copy()
+    if box.children:
+        copy.children = type(box.children)(_copied(child) for child in box.children)
+    return copy
+
+
+def _copied_skip(skip_stack: Any) -> Any:
+    if skip_stack is None:
+        return None
+    return {index: _copied_skip(rest) for index, rest in skip_stack.items()}
 
 
 _line_properties: list[str] = []

@@ -97,7 +97,8 @@ installed = shortcuts.install()
 html = Path(sys.argv[1]).read_text()
 rendered = render(html, Path(sys.argv[1]).parent, [Path(sys.argv[1]).parent])
 Path(sys.argv[2]).write_bytes(rendered.pdf)
-print(json.dumps(shortcuts.kept_column_count if installed else [0, 0]))
+print(json.dumps([*shortcuts.kept_column_count, shortcuts.kept_line_box_count[0]]
+                 if installed else [0, 0, 0]))
 """
 
 
@@ -142,10 +143,58 @@ def test_columns_given_again_are_the_columns_weasyprint_makes(tmp_path: Path):
                               env={**os.environ, "PAMPHLET_SHORTCUTS": "1" if on else "0"})
         assert done.returncode == 0, done.stderr
         given_again[on] = json.loads(done.stdout.strip().splitlines()[-1])
-    in_steps, split_in_result = given_again[True]
+    in_steps, split_in_result, _ = given_again[True]
     assert in_steps > 0, "the plain columns were not given again"
     assert split_in_result > 0, "no column of a result that ends in a split paragraph was kept"
     assert assert_same_pages(pdfs[False], pdfs[True], 100) > 1
+
+
+def _lines_in_columns(seed: int) -> str:
+    """Paragraphs whose lines are laid out again at each balancing step, at other heights and
+    in other columns: plain, justified, indented, hyphenated, with inline boxes, links whose
+    text says the page they point to (filled in after a first layout of the page), a
+    relatively placed word; and paragraphs that hold a float, a picture, an inline block."""
+    words = ["the", "branch", "voted", "unanimously", "to", "strike", "over", "pay", "and",
+             "the", "new", "rota", "on", "every", "route", "from", "Monday"]
+
+    def text(n: int) -> str:
+        return " ".join(words[(n * 5 + i) % len(words)] for i in range(30 + n * 11 % 50))
+
+    looks = ["", ' style="text-align: justify"', ' style="text-indent: 2em; hyphens: auto"',
+             ' style="text-align: right"', ' style="white-space: pre-line"']
+    plain = "".join(
+        f'<p{looks[(seed + n) % len(looks)]}>{text(seed + n)} <em>{text(n)[:40]}</em> '
+        f'<a href="#end">see <strong>this</strong></a> <span style="position: relative; '
+        f'top: 2pt">up</span> {text(n + 3)}.</p>' for n in range(7))
+    unusual = (f'<p><span style="float: right; width: 12mm; height: 8mm; background: #999">'
+               f'</span>{text(seed + 20)}</p><p>{text(seed + 21)} <span style="display: '
+               f'inline-block; border: 1pt solid">boxed in</span> {text(seed + 22)}</p>')
+    return (f'<section style="columns: 3; orphans: 2; widows: 2">{plain}{unusual}{plain}'
+            f'</section><hr>')
+
+
+def test_line_boxes_given_again_are_the_lines_weasyprint_makes(tmp_path: Path):
+    """kept_line_boxes gives a line of text again (a copy, moved to its new place) where the
+    same paragraph is broken again from the same point at the same width; the pages are the
+    same, including links whose text is filled in once the page they point to is known."""
+    html = ("<!DOCTYPE html><html lang=en><head><style>@page { size: A5; margin: 12mm } "
+            "body { font: 9pt/11pt serif } a::after { content: ' (page ' "
+            "target-counter(attr(href), page) ')' }</style></head><body>"
+            + "".join(_lines_in_columns(seed) for seed in range(4))
+            + '<h2 id="end" style="break-before: page">The end</h2></body></html>')
+    source = tmp_path / "lines.html"
+    source.write_text(html, encoding="utf-8")
+    pdfs, given_again = {}, {}
+    for on in (False, True):
+        pdfs[on] = tmp_path / f"{on}.pdf"
+        done = subprocess.run([sys.executable, "-c", HTML_PROGRAM, str(source), str(pdfs[on])],
+                              capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "PAMPHLET_SHORTCUTS": "1" if on else "0"})
+        assert done.returncode == 0, done.stderr
+        given_again[on] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert given_again[True][2] > 100, "lines were not given again"
+    pages = assert_same_pages(pdfs[False], pdfs[True], 100)
+    assert f"see this page {pages}" in " ".join(" ".join(p) for p in page_words(pdfs[True]))
 
 
 LINES_PROGRAM = r"""
