@@ -224,14 +224,26 @@ class Cache:
         return self.folder / f"{key}.facts" if self.folder is not None else None
 
     def digest(self, path: Path) -> str:
-        """The hash of a file's bytes (each file read once per build)."""
+        """The hash of a file's bytes (each file read once per build, and once per process
+        while its size, time and inode stay the same)."""
         name = str(path)
         if name not in self.files:
             try:
-                self.files[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+                found = path.stat()
+                identity = (found.st_ino, found.st_size, found.st_mtime_ns)
+                kept = _digests.get(name)
+                if kept is None or kept[0] != identity:
+                    kept = _digests[name] = (identity,
+                                             hashlib.sha256(path.read_bytes()).hexdigest())
+                self.files[name] = kept[1]
             except OSError:
                 self.files[name] = "missing"
         return self.files[name]
+
+
+_digests: dict[str, tuple[tuple[int, int, int], str]] = {}
+"""The hash of each file a section refers to (fonts, stylesheets, pictures: 4.5 MB for the
+bulletin, 6 ms to hash on every build), with what it was when hashed."""
 
 
 def _write(path: Path, data: bytes) -> None:

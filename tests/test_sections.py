@@ -215,6 +215,24 @@ def test_the_checks_read_each_section_while_the_others_are_laid_out(tmp_path: Pa
     assert facts_of(laid, "grey", 5) == read_facts(pdf_bytes(laid.pdf), "grey", 5)
 
 
+def test_a_file_is_hashed_again_only_when_it_has_changed(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch):
+    """A process that builds again and again hashes the fonts and stylesheets a section
+    refers to once, and again once a file's size, time or inode changes."""
+    font = tmp_path / "face.ttf"
+    font.write_bytes(b"first")
+    first = Cache(None).digest(font)
+    read = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail(f"{self} read again"))
+    assert Cache(None).digest(font) == first
+    monkeypatch.setattr(Path, "read_bytes", read)
+    font.write_bytes(b"other")  # the same size
+    os.utime(font, ns=(1, 1))
+    assert Cache(None).digest(font) not in (first, "missing")
+    font.unlink()
+    assert Cache(None).digest(font) == "missing"
+
+
 def test_sections_are_read_from_the_cache_not_held_in_memory(paper, tmp_path: Path):
     """Each section's PDF is read back from its file in the cache when it is needed, so a
     long issue's sections are not all in memory at once; the result is the same as from the
