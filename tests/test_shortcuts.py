@@ -133,7 +133,17 @@ def test_columns_given_again_are_the_columns_weasyprint_makes(tmp_path: Path):
     html = ("<!DOCTYPE html><html><head><style>@page { size: A5; margin: 12mm } "
             "body { font: 9pt/11pt serif }</style></head><body>"
             + "".join(_columns_page(seed) for seed in range(4)) + "</body></html>")
-    source = tmp_path / "columns.html"
+    pdfs, (in_steps, split_in_result, _) = _laid_out_both_ways(html, tmp_path)
+    assert in_steps > 0, "the plain columns were not given again"
+    assert split_in_result > 0, "no column of a result that ends in a split paragraph was kept"
+    assert assert_same_pages(pdfs[False], pdfs[True], 100) > 1
+
+
+def _laid_out_both_ways(html: str, tmp_path: Path) -> tuple[dict[bool, Path], list[int]]:
+    """`html` laid out without the shortcuts and with them, each in a process of its own:
+    the two PDFs, and what the shortcuts gave again (columns in balancing steps, columns of
+    results that end inside a paragraph, lines)."""
+    source = tmp_path / "page.html"
     source.write_text(html, encoding="utf-8")
     pdfs, given_again = {}, {}
     for on in (False, True):
@@ -143,10 +153,7 @@ def test_columns_given_again_are_the_columns_weasyprint_makes(tmp_path: Path):
                               env={**os.environ, "PAMPHLET_SHORTCUTS": "1" if on else "0"})
         assert done.returncode == 0, done.stderr
         given_again[on] = json.loads(done.stdout.strip().splitlines()[-1])
-    in_steps, split_in_result, _ = given_again[True]
-    assert in_steps > 0, "the plain columns were not given again"
-    assert split_in_result > 0, "no column of a result that ends in a split paragraph was kept"
-    assert assert_same_pages(pdfs[False], pdfs[True], 100) > 1
+    return pdfs, given_again[True]
 
 
 def _lines_in_columns(seed: int) -> str:
@@ -182,17 +189,8 @@ def test_line_boxes_given_again_are_the_lines_weasyprint_makes(tmp_path: Path):
             "target-counter(attr(href), page) ')' }</style></head><body>"
             + "".join(_lines_in_columns(seed) for seed in range(4))
             + '<h2 id="end" style="break-before: page">The end</h2></body></html>')
-    source = tmp_path / "lines.html"
-    source.write_text(html, encoding="utf-8")
-    pdfs, given_again = {}, {}
-    for on in (False, True):
-        pdfs[on] = tmp_path / f"{on}.pdf"
-        done = subprocess.run([sys.executable, "-c", HTML_PROGRAM, str(source), str(pdfs[on])],
-                              capture_output=True, text=True, timeout=300,
-                              env={**os.environ, "PAMPHLET_SHORTCUTS": "1" if on else "0"})
-        assert done.returncode == 0, done.stderr
-        given_again[on] = json.loads(done.stdout.strip().splitlines()[-1])
-    assert given_again[True][2] > 100, "lines were not given again"
+    pdfs, (_, _, lines) = _laid_out_both_ways(html, tmp_path)
+    assert lines > 100, "lines were not given again"
     pages = assert_same_pages(pdfs[False], pdfs[True], 100)
     assert f"see this page {pages}" in " ".join(" ".join(p) for p in page_words(pdfs[True]))
 
