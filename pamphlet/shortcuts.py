@@ -496,12 +496,12 @@ def _kept_line_boxes() -> bool:
         if entry is None:
             line, resume_at = lay_out()
             if line is not None and not context.excluded_shapes:
-                found[2][key] = (_copied(line), resume_at, x, position_y,
+                found[2][key] = (line.deepcopy(), resume_at, x, position_y,
                                  (linebox.position_x, linebox.width, linebox.height))
             return line, _copied_skip(resume_at)
         line, resume_at, at_x, at_y, (box_x, width, height) = entry
         kept_line_box_count[0] += 1
-        line = _copied(line)
+        line = line.deepcopy()
         line.translate(x - at_x, position_y - at_y)
         line.position_y = position_y
         linebox.position_x, linebox.position_y = box_x + (x - at_x), position_y
@@ -528,13 +528,6 @@ def _only_text(linebox: Any, boxes: Any) -> bool:
     return all(type(box) in plain and not getattr(box, "is_leader", False)
                and box.style["position"] in ("static", "relative")
                and box.style["float"] == "none" for box in linebox.descendants(True))
-
-
-def _copied(box: Any) -> Any:
-    copy = box.copy()
-    if box.children:
-        copy.children = type(box.children)(_copied(child) for child in box.children)
-    return copy
 
 
 def _copied_skip(skip_stack: Any) -> Any:
