@@ -1,4 +1,4 @@
-"""Shortcuts in WeasyPrint 70 (and two in cffi, under it) that give the same pages with less work.
+"""Shortcuts in WeasyPrint 70 (two in cffi, under it, one in pyphen) that give the same pages with less work.
 
 A balanced 5-column newspaper page is laid out several times over: once per balancing step,
 once more for the result, and the whole page again on the second pagination pass. Each
@@ -57,6 +57,11 @@ shortcut removes repeated work whose result WeasyPrint then throws away:
   size and time of each file it refers to, so an edited stylesheet or font is read again),
   and with it each stylesheet as parsed, what parsing it added to the document's page rules
   and counter styles, and the warnings it logged, all given again to the next render.
+* `patterns_parsed_once` (pyphen, beside WeasyPrint): each process that first hyphenates
+  parsed the dictionary's 11,000 patterns in Python, 67 ms for English, paid by every new
+  layout worker of a cold build. pyphen's own parse of the English dictionary ships with
+  pamphlet (hyphenation/, made by `write_parsed_patterns`) and is read in 11 ms instead, only
+  for a dictionary file with the very bytes it was made from and the same parsing code.
 * `array_types_unparsed` (cffi): WeasyPrint asks for a `hb_codepoint_t[N]` of each new
   length N as it subsets a font, and cffi parsed each declaration with pycparser; it is
   built from the element's pointer type instead, the very object parsing ends in.
@@ -73,8 +78,10 @@ code is not what it expects, as after an upgrade. PAMPHLET_SHORTCUTS=0 turns the
 from __future__ import annotations
 
 import atexit
+import functools
 import hashlib
 import inspect
+import json
 import linecache
 import logging
 import os
@@ -86,6 +93,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from math import inf, isfinite
+from pathlib import Path
 from typing import Any
 
 from .paths import referenced_files
@@ -133,7 +141,8 @@ def install() -> dict[str, bool]:
                            ("keep_stylesheets", _keep_stylesheets),
                            ("array_types_unparsed", _array_types_unparsed),
                            ("types_parsed_alone", _types_parsed_alone),
-                           ("keep_pictures", _keep_pictures)):
+                           ("keep_pictures", _keep_pictures),
+                           ("patterns_parsed_once", _patterns_parsed_once)):
         _installed[name] = fits and shortcut()
     return dict(_installed)
 
@@ -703,6 +712,72 @@ def _keep_picture(key: tuple[Any, ...], made: dict[str, Any], data: bytes) -> No
     _pictures[key] = (made, data)
     while sum(len(kept) for _, kept in _pictures.values()) > KEPT_PICTURE_BYTES:
         _pictures.popitem(last=False)
+
+
+PARSED_PATTERNS = Path(__file__).parent / "hyphenation"
+"""Hyphenation dictionaries as pyphen parses them, one JSON file per dictionary, made by
+`write_parsed_patterns`."""
+PATTERNS_SAMPLE = "self.patterns[''.join(tags)] = start, values[start:end]"
+
+
+def _patterns_parsed_once() -> bool:
+    import pyphen
+
+    original = pyphen.HyphDict.__init__
+    source = _source(original)
+    if PATTERNS_SAMPLE not in source or "self.cache = {}" not in source:
+        return False
+    parser = hashlib.sha256(source.encode()).hexdigest()
+
+    @functools.wraps(original)
+    def __init__(self: Any, path: Any) -> None:
+        parsed = _parsed_patterns(Path(path), parser)
+        if parsed is None:
+            original(self, path)
+            return
+        self.patterns, self.maxlen = parsed
+        self.cache = {}
+
+    pyphen.HyphDict.__init__ = __init__
+    return True
+
+
+def _parsed_patterns(path: Path, parser: str, folder: Path | None = None
+                     ) -> tuple[dict[str, tuple[int, tuple[int, ...]]], int] | None:
+    """The patterns and longest pattern of the dictionary at `path` as kept in `folder`, if
+    they were made from a file with its very bytes by the same parsing code; else None."""
+    kept = (folder or PARSED_PATTERNS) / f"{path.name}.json"
+    try:
+        data = json.loads(kept.read_text(encoding="utf-8"))
+        if data["source"] != hashlib.sha256(path.read_bytes()).hexdigest() or \
+                data["parser"] != parser:
+            return None
+        return {tag: (start, tuple(values)) for tag, (start, values)
+                in data["patterns"].items()}, data["maxlen"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write_parsed_patterns(language: str, folder: Path | None = None) -> Path:
+    """Keep pyphen's own parse of the dictionary for `language` where `_patterns_parsed_once`
+    finds it (`python -c "from pamphlet.shortcuts import write_parsed_patterns;
+    write_parsed_patterns('en_US')"` after a pyphen upgrade). A dictionary with nonstandard
+    hyphenation (its values carry data) is not kept: JSON would lose the data."""
+    import pyphen
+
+    path = pyphen.LANGUAGES[language]
+    original = inspect.unwrap(pyphen.HyphDict.__init__)
+    parsed = pyphen.HyphDict.__new__(pyphen.HyphDict)
+    original(parsed, path)
+    if any(isinstance(v, pyphen.DataInt) for _, values in parsed.patterns.values()
+           for v in values):
+        raise ValueError(f"{path.name} has nonstandard hyphenation")
+    data = {"source": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "parser": hashlib.sha256(_source(original).encode()).hexdigest(),
+            "maxlen": parsed.maxlen, "patterns": parsed.patterns}
+    kept = (folder or PARSED_PATTERNS) / f"{path.name}.json"
+    kept.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+    return kept
 
 
 KEPT_HEADS = 2

@@ -26,6 +26,7 @@ def test_wheel_carries_layouts_and_fonts(wheel):
         assert f"pamphlet/_data/layouts/{layout}/layout.yaml" in names
     assert "pamphlet/_data/layouts/base.css" in names
     assert "pamphlet/mail/email.txt" in names  # pamphlet send's default message
+    assert "pamphlet/hyphenation/hyph_en_US.dic.json" in names  # shortcuts.PARSED_PATTERNS
     fonts = {n for n in names if n.startswith("pamphlet/_data/fonts/")}
     assert sum(n.endswith(".ttf") for n in fonts) >= 20
     assert sum(n.endswith("OFL.txt") for n in fonts) == 5

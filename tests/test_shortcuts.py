@@ -495,3 +495,45 @@ def test_the_source_a_shortcut_checks_is_the_function_as_inspect_reads_it():
     assert ours.startswith("@_decorated\ndef _with_an_inner_function")
     assert ours.endswith("        x\n    )\n")
     assert inspect.getsource(_with_an_inner_function).startswith(ours)
+
+
+def _pyphen_parse(path: Path) -> tuple[dict, int]:
+    """The dictionary at `path` as pyphen itself parses it, shortcut or not."""
+    import inspect
+
+    import pyphen
+
+    parsed = pyphen.HyphDict.__new__(pyphen.HyphDict)
+    inspect.unwrap(pyphen.HyphDict.__init__)(parsed, path)
+    return parsed.patterns, parsed.maxlen
+
+
+def test_hyphenation_patterns_kept_parsed_are_the_ones_pyphen_parses(tmp_path: Path):
+    """pyphen parses a dictionary's patterns in Python in every process that first hyphenates
+    (67 ms for English, in each layout worker); the shortcut reads pyphen's own parse, kept
+    as JSON, and only for a dictionary with the very bytes it was made from."""
+    import pyphen
+
+    from pamphlet import shortcuts
+
+    assert shortcuts.install().get("patterns_parsed_once")
+    english = pyphen.LANGUAGES["en_US"]
+    kept = shortcuts.write_parsed_patterns("en_US", tmp_path)
+    parser = json.loads(kept.read_text())["parser"]
+    assert shortcuts._parsed_patterns(english, parser, tmp_path) == _pyphen_parse(english)
+    # The patterns the package ships, as a layout worker reads them.
+    shipped = shortcuts._parsed_patterns(english, parser)
+    assert shipped is None or shipped == _pyphen_parse(english)
+    hyphenated = pyphen.Pyphen(filename=english, cache=False)
+    assert hyphenated.inserted("solidarity") == "sol-i-dar-i-ty"
+
+    # Another dictionary with the same name, or another parser: pyphen parses it itself.
+    changed = tmp_path / "changed" / english.name
+    changed.parent.mkdir()
+    changed.write_text(english.read_text("utf-8").replace("\n", "\n.sol5id\n", 1), "utf-8")
+    shutil.copy(kept, changed.parent / kept.name)
+    assert shortcuts._parsed_patterns(changed, parser, changed.parent) is None
+    assert shortcuts._parsed_patterns(english, "another parser", tmp_path) is None
+    patterns, _ = _pyphen_parse(changed)
+    assert patterns[".solid"] == (4, (5,))
+    assert pyphen.HyphDict(changed).patterns == patterns
