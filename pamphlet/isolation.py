@@ -90,7 +90,9 @@ def run_each(func: Callable[..., T], calls: list[tuple[Any, ...]], limits: Limit
     after another, where fork is missing. With `keep_workers()`, the children are kept for
     the next call when they are done. `lean` children are forked by the layout server
     (forkserver.py), small and with WeasyPrint ready, not by this process. `meanwhile` is
-    called once the first calls are sent, while this process would only wait. `affinity`
+    called once, while this process would only wait: as soon as the first calls are sent if
+    a core is left free, else once the first result is handed over (before, it slowed the
+    children on every core). `affinity`
     names each call (say, a page of an issue): a kept worker that took a call of that name
     before gets it again, since it has that call's lines and fonts ready."""
     if not can_isolate():
@@ -115,8 +117,9 @@ def run_each(func: Callable[..., T], calls: list[tuple[Any, ...]], limits: Limit
     try:
         for worker in _workers(min(workers, len(calls)), limits.memory_mb, lean, set(names) - {""}):
             send_next(worker)
-        if meanwhile is not None:
-            meanwhile()
+        if meanwhile is not None and len(running) < usable_cores():
+            meanwhile, later = None, meanwhile
+            later()
         while running:
             ready = multiprocessing.connection.wait(list(running),
                                                     max(0.0, deadline - time.monotonic()))
@@ -151,6 +154,9 @@ def run_each(func: Callable[..., T], calls: list[tuple[Any, ...]], limits: Limit
                     _done_with(worker)
                 yield finished, payload
                 del payload
+                if meanwhile is not None:
+                    meanwhile, later = None, meanwhile
+                    later()
     finally:
         for worker, _ in running.values():
             worker.stop(grace=0)  # still at work on a call: time is up, or a call failed

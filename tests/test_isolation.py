@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from pamphlet import forkserver
+from pamphlet import forkserver, isolation
 from pamphlet.errors import PamphletError, Problem
 from pamphlet.isolation import (
     ChildFailed,
@@ -78,6 +78,19 @@ def test_run_each_hands_over_each_result_as_it_is_done(lean: bool):
         done.append((index, result))
     assert done[0] == (1, 0.0), "the quick one first, not in the order asked"
     assert sorted(done) == [(0, 1.5), (1, 0.0), (2, 0.1)]
+
+
+def test_run_each_does_its_own_work_meanwhile_on_a_free_core(lean: bool, monkeypatch):
+    """The caller's own work (`meanwhile`) waits for a free core: while the children are
+    still at work if they leave one, else after the first result, not beside them."""
+    monkeypatch.setattr(isolation, "usable_cores", lambda: 2)
+    for calls, expected in (([(0.3,), (0.0,)], ["result 1", "meanwhile", "result 0"]),
+                            ([(0.3,)], ["meanwhile", "result 0"])):
+        events: list[str] = []
+        for index, _ in run_each(_sleep, calls, Limits(), workers=2, lean=lean,
+                                 meanwhile=lambda e=events: e.append("meanwhile")):
+            events.append(f"result {index}")
+        assert events == expected, calls
 
 
 def test_run_each_stops_at_the_time_limit(lean: bool):
