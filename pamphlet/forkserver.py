@@ -1,7 +1,7 @@
 """A lean process that forks the layout workers.
 
-A worker forked from the build itself starts with everything the build holds (Typer and
-pydantic, PDFium, pypdf, Jinja, the composed issue: 75-80 MB before its first line), and the
+A worker forked from the build itself starts with everything the build holds (Typer,
+PDFium, pypdf, Jinja, the composed issue: 70-80 MB before its first line), and the
 build has to import WeasyPrint before it can fork one. The layout server is a fresh Python
 started at the beginning of the build: it imports WeasyPrint and applies the speed settings
 (`speed.setup`) while the build reads the manifest and composes the issue, and then forks a
