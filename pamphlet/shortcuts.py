@@ -727,7 +727,7 @@ def _patterns_parsed_once() -> bool:
     source = _source(original)
     if PATTERNS_SAMPLE not in source or "self.cache = {}" not in source:
         return False
-    parser = hashlib.sha256(source.encode()).hexdigest()
+    parser = _parser_digest(pyphen)
 
     @functools.wraps(original)
     def __init__(self: Any, path: Any) -> None:
@@ -740,6 +740,11 @@ def _patterns_parsed_once() -> bool:
 
     pyphen.HyphDict.__init__ = __init__
     return True
+
+
+def _parser_digest(pyphen: types.ModuleType) -> str:
+    """Names pyphen's parsing code: its whole module (the parse goes through its helpers)."""
+    return hashlib.sha256("".join(linecache.getlines(pyphen.__file__)).encode()).hexdigest()
 
 
 def _parsed_patterns(path: Path, parser: str, folder: Path | None = None
@@ -773,7 +778,7 @@ def write_parsed_patterns(language: str, folder: Path | None = None) -> Path:
            for v in values):
         raise ValueError(f"{path.name} has nonstandard hyphenation")
     data = {"source": hashlib.sha256(path.read_bytes()).hexdigest(),
-            "parser": hashlib.sha256(_source(original).encode()).hexdigest(),
+            "parser": _parser_digest(pyphen),
             "maxlen": parsed.maxlen, "patterns": parsed.patterns}
     kept = (folder or PARSED_PATTERNS) / f"{path.name}.json"
     kept.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
