@@ -91,8 +91,8 @@ def run_each(func: Callable[..., T], calls: list[tuple[Any, ...]], limits: Limit
     the next call when they are done. `lean` children are forked by the layout server
     (forkserver.py), small and with WeasyPrint ready, not by this process. `meanwhile` is
     called once, while this process would only wait: as soon as the first calls are sent if
-    a core is left free, else once the first result is handed over (before, it slowed the
-    children on every core). `affinity`
+    a core is left free, else once the first result is handed over (on a core the children
+    hold, it would slow them). `affinity`
     names each call (say, a page of an issue): a kept worker that took a call of that name
     before gets it again, since it has that call's lines and fonts ready."""
     if not can_isolate():
@@ -114,12 +114,17 @@ def run_each(func: Callable[..., T], calls: list[tuple[Any, ...]], limits: Limit
         worker.connection.send((func, args))
         running[worker.connection] = (worker, index)
 
+    def do_meanwhile() -> None:
+        nonlocal meanwhile
+        if meanwhile is not None:
+            later, meanwhile = meanwhile, None
+            later()
+
     try:
         for worker in _workers(min(workers, len(calls)), limits.memory_mb, lean, set(names) - {""}):
             send_next(worker)
-        if meanwhile is not None and len(running) < usable_cores():
-            meanwhile, later = None, meanwhile
-            later()
+        if len(running) < usable_cores():
+            do_meanwhile()
         while running:
             ready = multiprocessing.connection.wait(list(running),
                                                     max(0.0, deadline - time.monotonic()))
@@ -154,9 +159,7 @@ def run_each(func: Callable[..., T], calls: list[tuple[Any, ...]], limits: Limit
                     _done_with(worker)
                 yield finished, payload
                 del payload
-                if meanwhile is not None:
-                    meanwhile, later = None, meanwhile
-                    later()
+                do_meanwhile()
     finally:
         for worker, _ in running.values():
             worker.stop(grace=0)  # still at work on a call: time is up, or a call failed
