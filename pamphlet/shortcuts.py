@@ -36,6 +36,13 @@ shortcut removes repeated work whose result WeasyPrint then throws away:
   paragraph is broken again from the same point (a bulletin's back page: 133 lines made
   for 718 asked). A paragraph's content may change between two layouts of a page (a link
   that says the page it points to), so the lines are kept for one layout of a page only.
+* `keep_used_lengths`: every time a box is laid out, WeasyPrint works out its margins,
+  paddings, borders, width and height from its computed style and its containing block's
+  size (`resolve_percentages`), and a balancing step lays out every box of its columns
+  again: a bulletin's back page asks 1,265 times for some 120 answers. The answer hangs on
+  nothing else, so it is kept for the page and given again, only while the style still holds
+  the very values it was worked out from, and never for a `calc()` value or a table whose
+  borders collapse (those read more than the style).
 * `keep_justified`: each justified line gets a second Pango layout, with the word spacing,
   for drawing; it too is made again on every step. It is kept like the lines (one per text,
   look and spacing); the one kept is never drawn from two places at once.
@@ -138,6 +145,7 @@ def install() -> dict[str, bool]:
                            ("keep_justified", _keep_justified),
                            ("no_remake_for_running", _no_remake_for_running),
                            ("kept_line_boxes", _kept_line_boxes),
+                           ("keep_used_lengths", _keep_used_lengths),
                            ("keep_stylesheets", _keep_stylesheets),
                            ("array_types_unparsed", _array_types_unparsed),
                            ("types_parsed_alone", _types_parsed_alone),
@@ -582,6 +590,74 @@ def _kept_lines(style: Any, context: Any, kind: str) -> tuple[dict[Any, Any], An
     if len(kept) > KEPT_LINES:
         kept.clear()
     return kept, look
+
+
+USED_LENGTHS_SOURCE = "a574590443cb3ba45cde501614d52a270611192316b72f04ffb2a2dc109c54a3"
+"""SHA-256 of WeasyPrint 70's `resolve_percentages` and the three functions it calls: the
+shortcut knows what they read and set only for that code."""
+_LENGTHS_READ = ("margin_left", "margin_right", "margin_top", "margin_bottom", "padding_left",
+                 "padding_right", "padding_top", "padding_bottom", "width", "min_width",
+                 "max_width", "height", "min_height", "max_height", "border_top_width",
+                 "border_right_width", "border_bottom_width", "border_left_width",
+                 "border_collapse", "box_sizing")
+_LENGTHS_SET = _LENGTHS_READ[:-2]
+kept_lengths_count = [0]
+"""Boxes given their used lengths again instead of working them out (for tests)."""
+
+
+def _keep_used_lengths() -> bool:
+    from weasyprint.css.properties import Dimension
+    from weasyprint.formatting_structure import boxes
+    from weasyprint.layout import block, column, inline, page, percent
+    from weasyprint.layout import float as floats
+
+    original: Callable[..., Any] = percent.resolve_percentages
+    users = (block, column, floats, inline)
+    source = "".join(_source(f) for f in (original, percent.resolve_one_percentage,
+                                         percent.percentage, percent.adjust_box_sizing))
+    if hashlib.sha256(source.encode()).hexdigest() != USED_LENGTHS_SOURCE or \
+            any(getattr(m, "resolve_percentages", None) is not original for m in users) or \
+            "page, resume_at, next_page = make_page(" not in _source(page.remake_page):
+        return False
+    kept: dict[tuple[Any, ...], tuple[Any, tuple[Any, ...], dict[str, Any]]] = {}
+    made: Callable[..., Any] = page.make_page
+
+    def plain(value: Any) -> bool:
+        return value is None or type(value) in (str, int, float) or \
+            (type(value) is Dimension and type(value.value) in (int, float))
+
+    def resolve_percentages(box: Any, containing_block: Any) -> None:
+        style = box.style
+        if isinstance(containing_block, boxes.Box):
+            size = (containing_block.width, containing_block.height)
+        else:
+            size = tuple(containing_block)
+        key = (id(style), isinstance(box, boxes.PageBox), *size)
+        entry = kept.get(key)
+        if entry is not None and entry[0] is style and \
+                all(style[name] is value
+                    for name, value in zip(_LENGTHS_READ, entry[1], strict=True)):
+            kept_lengths_count[0] += 1
+            box.__dict__.update(entry[2])
+            return
+        original(box, containing_block)
+        read = tuple(style[name] for name in _LENGTHS_READ)
+        if style["border_collapse"] != "collapse" and all(plain(v) for v in read) and \
+                all(plain(v) for v in size):
+            # The style is kept with its answer, so its id names no other style meanwhile.
+            kept[key] = (style, read, {name: box.__dict__[name] for name in _LENGTHS_SET})
+
+    def make_page(*args: Any, **kwargs: Any) -> Any:
+        kept.clear()  # one page's styles at a time, let go when it is made
+        try:
+            return made(*args, **kwargs)
+        finally:
+            kept.clear()
+
+    for module in users:
+        module.resolve_percentages = resolve_percentages
+    page.make_page = make_page
+    return True
 
 
 def _keep_justified() -> bool:

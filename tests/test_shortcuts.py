@@ -97,8 +97,8 @@ installed = shortcuts.install()
 html = Path(sys.argv[1]).read_text()
 rendered = render(html, Path(sys.argv[1]).parent, [Path(sys.argv[1]).parent])
 Path(sys.argv[2]).write_bytes(rendered.pdf)
-print(json.dumps([*shortcuts.kept_column_count, shortcuts.kept_line_box_count[0]]
-                 if installed else [0, 0, 0]))
+print(json.dumps([*shortcuts.kept_column_count, shortcuts.kept_line_box_count[0],
+                  shortcuts.kept_lengths_count[0]] if installed else [0, 0, 0, 0]))
 """
 
 
@@ -133,7 +133,7 @@ def test_columns_given_again_are_the_columns_weasyprint_makes(tmp_path: Path):
     html = ("<!DOCTYPE html><html><head><style>@page { size: A5; margin: 12mm } "
             "body { font: 9pt/11pt serif }</style></head><body>"
             + "".join(_columns_page(seed) for seed in range(4)) + "</body></html>")
-    pdfs, (in_steps, split_in_result, _) = _laid_out_both_ways(html, tmp_path)
+    pdfs, (in_steps, split_in_result, _, _) = _laid_out_both_ways(html, tmp_path)
     assert in_steps > 0, "the plain columns were not given again"
     assert split_in_result > 0, "no column of a result that ends in a split paragraph was kept"
     assert assert_same_pages(pdfs[False], pdfs[True], 100) > 1
@@ -142,7 +142,7 @@ def test_columns_given_again_are_the_columns_weasyprint_makes(tmp_path: Path):
 def _laid_out_both_ways(html: str, tmp_path: Path) -> tuple[dict[bool, Path], list[int]]:
     """`html` laid out without the shortcuts and with them, each in a process of its own:
     the two PDFs, and what the shortcuts gave again (columns in balancing steps, columns of
-    results that end inside a paragraph, lines)."""
+    results that end inside a paragraph, lines, boxes' used lengths)."""
     source = tmp_path / "page.html"
     source.write_text(html, encoding="utf-8")
     pdfs, given_again = {}, {}
@@ -189,10 +189,69 @@ def test_line_boxes_given_again_are_the_lines_weasyprint_makes(tmp_path: Path):
             "target-counter(attr(href), page) ')' }</style></head><body>"
             + "".join(_lines_in_columns(seed) for seed in range(4))
             + '<h2 id="end" style="break-before: page">The end</h2></body></html>')
-    pdfs, (_, _, lines) = _laid_out_both_ways(html, tmp_path)
+    pdfs, (_, _, lines, _) = _laid_out_both_ways(html, tmp_path)
     assert lines > 100, "lines were not given again"
     pages = assert_same_pages(pdfs[False], pdfs[True], 100)
     assert f"see this page {pages}" in " ".join(" ".join(p) for p in page_words(pdfs[True]))
+
+
+def test_used_lengths_given_again_are_the_ones_weasyprint_works_out(tmp_path: Path):
+    """keep_used_lengths gives a box laid out again in the next balancing step the margins,
+    paddings, borders and sizes worked out before, for the same style and containing block;
+    the pages are the same with percentages, em and calc() lengths, box-sizing, min and max
+    sizes, inline boxes with padding, floats and a table whose borders collapse."""
+    looks = ["margin: 2% 0 3%; padding: 1% 2mm", "padding: 2mm; border: 2pt solid; "
+             "box-sizing: border-box; width: 90%", "margin-left: calc(1em + 4%); "
+             "font-size: 12pt", "margin-left: calc(1em + 4%); font-size: 8pt",
+             "min-height: 12mm; max-width: 80%; padding-bottom: 5%",
+             "border-left: 3pt solid; padding-left: 0.5em; box-sizing: padding-box"]
+    words = ["the", "depot", "voted", "by", "a", "big", "margin", "to", "refuse", "the",
+             "new", "rota", "and", "the", "cuts"]
+
+    def text(n: int) -> str:
+        return " ".join(words[(n * 3 + i) % len(words)] for i in range(20 + n * 7 % 40))
+
+    blocks = "".join(
+        f'<div style="{looks[n % len(looks)]}"><p>{text(n)} <span style="padding: 0 2%; '
+        f'border: 1pt solid">boxed</span> {text(n + 1)}</p></div>'
+        + (f'<div style="float: right; width: 30%; padding: 2%; margin-left: 5%">{text(n)}'
+           f'</div>' if n % 5 == 2 else "")
+        + ('<table style="border-collapse: collapse; width: 100%"><tr><td style="border: 2pt '
+           'solid; padding: 4%">Pay</td><td style="border: 1pt solid">3%</td></tr></table>'
+           if n % 7 == 3 else "") for n in range(24))
+    html = ("<!DOCTYPE html><html lang=en><head><style>@page { size: A5; margin: 12mm } "
+            "body { font: 9pt/11pt serif }</style></head><body>"
+            f'<section style="columns: 3; orphans: 2; widows: 2">{blocks}</section>'
+            f'<section style="columns: 2; column-gap: 5%">{blocks}</section></body></html>')
+    pdfs, (_, _, _, lengths) = _laid_out_both_ways(html, tmp_path)
+    assert lengths > 100, "no used lengths were given again"
+    assert assert_same_pages(pdfs[False], pdfs[True], 100) > 1
+
+
+def test_used_lengths_are_worked_out_again_for_a_changed_style():
+    """A value put into a style after its box's lengths were kept is not missed: the kept
+    answer is only given while the style holds the very values it was worked out from."""
+    import weasyprint
+    from weasyprint.css.properties import Dimension
+    from weasyprint.layout import block
+
+    from pamphlet import shortcuts
+
+    assert shortcuts.install().get("keep_used_lengths")
+    document = weasyprint.HTML(string='<p style="margin-left: 10%; padding: 1%">Pay</p>')
+    box = document.render().pages[0]._page_box.descendants().__next__()
+    while box.element_tag != "p":
+        box = box.children[0]
+    given = shortcuts.kept_lengths_count[0]
+    block.resolve_percentages(box, (300.0, "auto"))
+    block.resolve_percentages(box, (300.0, "auto"))
+    assert (box.margin_left, box.padding_left) == (30, 3)
+    assert shortcuts.kept_lengths_count[0] == given + 1
+    box.style["margin_left"] = Dimension(20, "%")
+    block.resolve_percentages(box, (300.0, "auto"))
+    assert (box.margin_left, box.padding_left) == (60, 3)
+    block.resolve_percentages(box, (200.0, "auto"))
+    assert (box.margin_left, box.padding_left) == (40, 2)
 
 
 LINES_PROGRAM = r"""
