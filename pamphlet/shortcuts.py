@@ -43,6 +43,10 @@ shortcut removes repeated work whose result WeasyPrint then throws away:
   nothing else, so it is kept for the page and given again, only while the style still holds
   the very values it was worked out from, and never for a `calc()` value or a table whose
   borders collapse (those read more than the style).
+* `lean_flow_test`: whether a box is in the normal flow (not floated, positioned, running,
+  a footnote or a note) is asked some 8,000 times in a layout of a bulletin's back page, and
+  each answer called five other methods that read the same two style values again. The
+  same test now reads them once.
 * `keep_justified`: each justified line gets a second Pango layout, with the word spacing,
   for drawing; it too is made again on every step. It is kept like the lines (one per text,
   look and spacing); the one kept is never drawn from two places at once.
@@ -146,6 +150,7 @@ def install() -> dict[str, bool]:
                            ("no_remake_for_running", _no_remake_for_running),
                            ("kept_line_boxes", _kept_line_boxes),
                            ("keep_used_lengths", _keep_used_lengths),
+                           ("lean_flow_test", _lean_flow_test),
                            ("keep_stylesheets", _keep_stylesheets),
                            ("array_types_unparsed", _array_types_unparsed),
                            ("types_parsed_alone", _types_parsed_alone),
@@ -658,6 +663,36 @@ def _keep_used_lengths() -> bool:
         module.resolve_percentages = resolve_percentages
     page.make_page = make_page
     return True
+
+
+FLOW_TEST_SOURCE = "be44cfff8dbc90fc67ce46e1e34104076d1c5728242ece26858bc6a674a720cd"
+"""SHA-256 of WeasyPrint 70's `Box.is_in_normal_flow` and the five tests it asks."""
+_FLOW_TESTS = ("is_in_normal_flow", "is_floated", "is_absolutely_positioned", "is_running",
+               "is_footnote", "is_note")
+_FLOATED = ("left", "right", "inline-start", "inline-end")
+
+
+def _lean_flow_test() -> bool:
+    from weasyprint.formatting_structure import boxes
+
+    source = "".join(_source(getattr(boxes.Box, name)) for name in _FLOW_TESTS)
+    if hashlib.sha256(source.encode()).hexdigest() != FLOW_TEST_SOURCE or \
+            any(name in vars(kind) for kind in _subclasses(boxes.Box) for name in _FLOW_TESTS):
+        return False
+
+    def is_in_normal_flow(self: Any) -> bool:
+        style = self.style
+        position, floating = style["position"], style["float"]
+        return not (floating in _FLOATED or position in ("absolute", "fixed")
+                    or position[0] == "running()" or floating == "footnote"
+                    or position[0] == "note()")
+
+    boxes.Box.is_in_normal_flow = is_in_normal_flow
+    return True
+
+
+def _subclasses(kind: type) -> list[type]:
+    return [sub for direct in kind.__subclasses__() for sub in (direct, *_subclasses(direct))]
 
 
 def _keep_justified() -> bool:

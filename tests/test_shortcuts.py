@@ -254,6 +254,32 @@ def test_used_lengths_are_worked_out_again_for_a_changed_style():
     assert (box.margin_left, box.padding_left) == (40, 2)
 
 
+def test_the_lean_flow_test_answers_as_weasyprint_does():
+    """lean_flow_test reads the style once to say whether a box is in the normal flow: the
+    same answer as WeasyPrint's five tests, for floats, footnotes, absolute, fixed, relative
+    and running boxes."""
+    import weasyprint
+
+    from pamphlet import shortcuts
+
+    assert shortcuts.install().get("lean_flow_test")
+    document = weasyprint.HTML(string=(
+        "<style>@page { @top-center { content: element(head) } } .head { position: "
+        "running(head) }</style><p class=head>Busworker</p><p>Pay <span style='float: "
+        "footnote'>A note</span> and <b style='float: right'>rota</b></p><div style='float: "
+        "inline-start'>cuts</div><div style='position: absolute; top: 0'>Out</div><div "
+        "style='position: fixed'>Fixed</div><div style='position: relative'>Moved</div>"
+        "<ul><li>Strike</li></ul>")).render()
+    answers = []
+    for page in document.pages:
+        for box in page._page_box.descendants(placeholders=True):
+            plain = not (box.is_floated() or box.is_absolutely_positioned() or
+                         box.is_running() or box.is_footnote() or box.is_note())
+            assert box.is_in_normal_flow() is plain, box
+            answers.append(plain)
+    assert True in answers and False in answers
+
+
 LINES_PROGRAM = r"""
 import json, sys
 from pathlib import Path
