@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import re
@@ -310,7 +311,8 @@ def _render(html: str, issue: Issue, layout: Layout, roots: list[Path],
             cache = issue.root / "build" / ".cache" / "sections"
             done = lay_out_sections(
                 html, issue.root, roots, options, limits, render, hints, cache, progress,
-                each=lambda part: part_facts(part, target.colour, target.safe_edge_mm))
+                each=functools.partial(part_facts, colour=target.colour,
+                                       edge_mm=target.safe_edge_mm))
             if done is not None:
                 return done
         return run_limited(render, (html, issue.root, roots, options), limits, step,

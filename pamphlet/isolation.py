@@ -165,6 +165,58 @@ def run_each(func: Callable[..., T], calls: list[tuple[Any, ...]], limits: Limit
             worker.stop(grace=0)  # still at work on a call: time is up, or a call failed
 
 
+class Aside:
+    """A call handed to a kept worker by `run_aside`; `wait` for it before using what it
+    leaves behind."""
+
+    def __init__(self, worker: _Worker | None, deadline: float) -> None:
+        self.worker = worker
+        self.deadline = deadline
+
+    def wait(self) -> bool:
+        """Whether the call was done (at once if it was done here). A call that failed, or
+        took longer than the time limit, has done nothing that the caller can count on."""
+        worker, self.worker = self.worker, None
+        if worker is None:
+            return True
+        try:
+            while worker.connection.poll(max(0.0, self.deadline - time.monotonic())):
+                status, _ = worker.connection.recv()
+                if status != "progress":
+                    worker.calls += 1
+                    if status == "ok":
+                        _done_with(worker)
+                        return True
+                    break
+        except (EOFError, OSError):
+            pass
+        worker.stop(grace=0)
+        return False
+
+
+def run_aside(func: Callable[..., object], args: tuple[Any, ...], limits: Limits) -> Aside:
+    """`func(*args)` in a kept worker that waits for work (see `keep_workers`), while this
+    process goes on; here and now if there is none. For work that leaves its result behind
+    (a file) and that the caller does itself when it finds nothing there."""
+    worker = _idle_worker(limits.memory_mb)
+    if worker is None:
+        func(*args)
+        return Aside(None, 0.0)
+    worker.connection.send((func, args))
+    return Aside(worker, time.monotonic() + limits.seconds)
+
+
+def _idle_worker(memory_mb: int) -> _Worker | None:
+    """The kept worker with this memory limit that has waited longest (it has tidied up
+    since its last call), if one waits."""
+    with _pool_lock:
+        for worker in list(_idle):
+            if worker.memory_mb == memory_mb and worker.process.is_alive():
+                _idle.remove(worker)
+                return worker
+    return None
+
+
 _keeping = False
 _idle: list[_Worker] = []
 _pool_lock = threading.Lock()

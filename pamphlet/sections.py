@@ -39,7 +39,7 @@ from typing import Any, BinaryIO
 
 from . import __version__
 from .compose import group_sections
-from .isolation import Limits, keeping_workers, run_each, usable_cores
+from .isolation import Aside, Limits, keeping_workers, run_aside, run_each, usable_cores
 from .model import Article
 from .paths import referenced_files
 from .render import Part, Rendered, pdf_file
@@ -316,7 +316,8 @@ def lay_out_sections(html: str, base: Path, roots: list[Path], options: object,
     `hints` are the pages the sections are meant to start on, where the manifest says.
     `workers` defaults to WORKERS, as it is at the call. `each` is called with each section
     kept in the cache as it comes, while the workers lay out the rest (the checks read its
-    pages then, not after the last)."""
+    pages then, not after the last), or in a kept worker that has nothing to do, while this
+    process puts the sections together (`run_aside`); it must leave its result behind."""
     workers = workers or WORKERS
     parts = split(html)
     if parts is None:
@@ -333,58 +334,64 @@ def lay_out_sections(html: str, base: Path, roots: list[Path], options: object,
     laid: dict[int, Laid] = {}
     used: dict[int, Plan] = {}
     key_of: dict[int, str] = {}
-    for _round in range(4):
-        starts = _starts(count, laid, shapes, hints)
-        plans = []
-        for i in range(count):
-            targets = {r: _page_of(r, owner, starts, laid, shapes, parts)
-                       for r in parts.references(i) if r in owner}
-            plan = Plan(i, starts[i], targets)
-            if used.get(i) != plan:
-                plans.append(plan)
-        if not plans:
-            break
-        documents = {p.index: section_document(parts, p) for p in plans}
-        keys = {p.index: cache_key(documents[p.index], base_url, options, cache) for p in plans}
-        todo = []
-        for plan in plans:
-            found = cache.get(keys[plan.index])
-            key_of[plan.index] = keys[plan.index]
-            if found is not None:
-                laid[plan.index] = found
-                used[plan.index] = plan
-            else:
-                todo.append(plan)
-        if todo:
-            # Longest first, so that no core is left with a long section while the other idles.
-            todo.sort(key=lambda plan: len(documents[plan.index]), reverse=True)
+    asides: list[Aside] = []
+    try:
+        for _round in range(4):
+            starts = _starts(count, laid, shapes, hints)
+            plans = []
+            for i in range(count):
+                targets = {r: _page_of(r, owner, starts, laid, shapes, parts)
+                           for r in parts.references(i) if r in owner}
+                plan = Plan(i, starts[i], targets)
+                if used.get(i) != plan:
+                    plans.append(plan)
+            if not plans:
+                break
+            documents = {p.index: section_document(parts, p) for p in plans}
+            keys = {p.index: cache_key(documents[p.index], base_url, options, cache) for p in plans}
+            todo = []
+            for plan in plans:
+                found = cache.get(keys[plan.index])
+                key_of[plan.index] = keys[plan.index]
+                if found is not None:
+                    laid[plan.index] = found
+                    used[plan.index] = plan
+                else:
+                    todo.append(plan)
+            if todo:
+                # Longest first, so that no core is left with a long section while the other idles.
+                todo.sort(key=lambda plan: len(documents[plan.index]), reverse=True)
 
-            progress(f"laying out {len(todo)} of {count} sections"
-                     + (f" on {min(workers, len(todo))} cores" if workers > 1 and len(todo) > 1
-                        else ""))
-            calls = [(documents[p.index], base, roots, options) for p in todo]
-            # Each section is put in the cache as it comes and its PDF read from there later:
-            # a long issue's sections are not all held in memory.
-            # A kept worker gets the sections it laid out before: it has their lines ready.
-            names = [f"{base_url}#{p.index}" for p in todo]
-            for n, rendered in run_each(render, calls, limits, workers, lean=True,
-                                        meanwhile=import_checkers, affinity=names):
-                plan = todo[n]
-                section = _laid(rendered, plan, parts.ids(plan.index))
-                kept = cache.put(keys[plan.index], section, shape_keys[plan.index])
-                laid[plan.index] = replace(section, pdf=kept) if kept else section
-                used[plan.index] = plan
-                if kept and each is not None:
-                    each(_part(laid[plan.index], cache, keys[plan.index]))
-                del rendered, section
-    else:
-        return None  # the guesses did not settle: one pass will do it
-    cache.prune()
-    progress("putting the sections together")
-    starts = _starts(count, laid, shapes, hints)
-    start_pages = {ident: starts[i] + page for i in range(count)
-                   for ident, page in laid[i].anchors.items()}
-    pdf = assemble([laid[i] for i in range(count)])
+                progress(f"laying out {len(todo)} of {count} sections"
+                         + (f" on {min(workers, len(todo))} cores" if workers > 1 and len(todo) > 1
+                            else ""))
+                calls = [(documents[p.index], base, roots, options) for p in todo]
+                # Each section is put in the cache as it comes and its PDF read from there later:
+                # a long issue's sections are not all held in memory.
+                # A kept worker gets the sections it laid out before: it has their lines ready.
+                names = [f"{base_url}#{p.index}" for p in todo]
+                for n, rendered in run_each(render, calls, limits, workers, lean=True,
+                                            meanwhile=import_checkers, affinity=names):
+                    plan = todo[n]
+                    section = _laid(rendered, plan, parts.ids(plan.index))
+                    kept = cache.put(keys[plan.index], section, shape_keys[plan.index])
+                    laid[plan.index] = replace(section, pdf=kept) if kept else section
+                    used[plan.index] = plan
+                    if kept and each is not None:
+                        asides.append(run_aside(each, (_part(laid[plan.index], cache,
+                                                             keys[plan.index]),), limits))
+                    del rendered, section
+        else:
+            return None  # the guesses did not settle: one pass will do it
+        cache.prune()
+        progress("putting the sections together")
+        starts = _starts(count, laid, shapes, hints)
+        start_pages = {ident: starts[i] + page for i in range(count)
+                       for ident, page in laid[i].anchors.items()}
+        pdf = assemble([laid[i] for i in range(count)])
+    finally:
+        for aside in asides:  # what they leave is there (or not) before the caller looks
+            aside.wait()
     messages = [m for i in range(count) for m in laid[i].messages]
     parts = [_part(laid[i], cache, key_of[i]) for i in range(count)]
     return Rendered(pdf, sum(laid[i].pages for i in range(count)), start_pages, messages,

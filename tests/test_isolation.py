@@ -24,6 +24,7 @@ from pamphlet.isolation import (
     Limits,
     keep_workers,
     kept_worker_count,
+    run_aside,
     run_each,
     run_limited,
 )
@@ -166,6 +167,41 @@ def test_a_kept_worker_gets_again_the_calls_of_the_names_it_took(lean: bool):
         both = dict(run_each(_pid, [("back",), ("front",)], Limits(), workers=2, lean=lean,
                              affinity=["back", "front"]))
         assert both == {0: back, 1: front}
+    finally:
+        keep_workers(False)
+
+
+def _write_after(path: str, pause: float) -> None:
+    time.sleep(pause)
+    Path(path).write_text(str(os.getpid()))
+
+
+def test_work_set_aside_goes_to_a_kept_worker_while_the_caller_goes_on(lean: bool,
+                                                                        tmp_path: Path):
+    """`run_aside` hands a call to a kept worker that waits for work and returns at once;
+    `wait` says whether it was done. With no kept worker, it is done here before
+    `run_aside` returns. A call that fails or runs out of time is reported as not done (the
+    caller does the work itself) and its worker is not kept."""
+    here = tmp_path / "here"
+    assert run_aside(_write_after, (str(here), 0.0), Limits()).wait()
+    assert here.read_text() == str(os.getpid())
+    keep_workers()
+    try:
+        workers = {pid for pid, _ in run_many(_pid_and_calls, [(0.3,), (0.3,)], Limits(),
+                                              workers=2, lean=lean)}
+        assert kept_worker_count() == 2
+        there = tmp_path / "there"
+        started = time.monotonic()
+        aside = run_aside(_write_after, (str(there), 0.6), Limits())
+        assert time.monotonic() - started < 0.3 and kept_worker_count() == 1
+        assert not there.exists()
+        assert aside.wait() and int(there.read_text()) in workers
+        assert kept_worker_count() == 2
+        assert not run_aside(_fail, (4,), Limits()).wait()
+        assert not run_aside(_sleep, (30.0,), Limits(seconds=0.5)).wait()
+        assert kept_worker_count() == 0
+        assert run_aside(_write_after, (str(there), 0.0), Limits()).wait()
+        assert there.read_text() == str(os.getpid()), "no kept worker left: done here"
     finally:
         keep_workers(False)
 

@@ -3,6 +3,7 @@ page numbers, text, links and outline as the whole issue laid out in one pass.""
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -212,6 +213,41 @@ def test_the_checks_read_each_section_while_the_others_are_laid_out(tmp_path: Pa
     assert len(seen) == len(laid.parts) and not any(together for together, _ in seen)
     assert sorted(pages for _, pages in seen) == sorted(p.pages for p in laid.parts)
     assert len(list(sample.cache.glob("*.facts-*-grey-edge5.json"))) == len(laid.parts)
+    assert facts_of(laid, "grey", 5) == read_facts(pdf_bytes(laid.pdf), "grey", 5)
+
+
+def _facts_noting_who(part: Part, notes: str) -> None:
+    part_facts(part, "grey", 5)
+    Path(notes, part.pdf.name).write_text(str(os.getpid()))
+
+
+def test_a_process_that_keeps_its_workers_has_an_idle_one_read_a_new_section(tmp_path: Path):
+    """In `pamphlet serve`, a kept worker with nothing to do reads an edited section's pages
+    for the checks while the build puts the sections together; what it read is kept beside
+    the section by the time the sections are put together, and is what the PDF says."""
+    sample = Sample("busworker-2026-11-24", tmp_path / "sections")
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    each = functools.partial(_facts_noting_who, notes=str(notes))
+
+    def lay_out(html: str) -> Rendered:
+        laid = lay_out_sections(html, sample.issue.root, sample.roots, None, Limits(),
+                                _render_plain, sample.hints(), sample.cache, each=each)
+        assert laid is not None
+        return laid
+
+    keep_workers()
+    try:
+        first = lay_out(sample.html)
+        edited = sample.html.replace("Seat of the Problem", "Seat of the Trouble", 1)
+        assert edited != sample.html
+        laid = lay_out(edited)
+    finally:
+        keep_workers(False)
+    [new] = [part for part in laid.parts if part not in first.parts]
+    assert int((notes / new.pdf.name).read_text()) != os.getpid()
+    assert len(list(notes.iterdir())) == 3, "both sides at first, then the edited one"
+    assert len(list(sample.cache.glob("*.facts-*-grey-edge5.json"))) == 3
     assert facts_of(laid, "grey", 5) == read_facts(pdf_bytes(laid.pdf), "grey", 5)
 
 
