@@ -199,11 +199,16 @@ def run_aside(func: Callable[..., object], args: tuple[Any, ...], limits: Limits
     process goes on; here and now if there is none. For work that leaves its result behind
     (a file) and that the caller does itself when it finds nothing there."""
     worker = _idle_worker(limits.memory_mb)
-    if worker is None:
-        func(*args)
-        return Aside(None, 0.0)
-    worker.connection.send((func, args))
-    return Aside(worker, time.monotonic() + limits.seconds)
+    if worker is not None:
+        try:
+            worker.connection.send((func, args))
+            return Aside(worker, time.monotonic() + limits.seconds)
+        except OSError:  # the worker has gone since
+            worker.stop(grace=0)
+        except Exception:  # a call that cannot be pickled: nothing was sent
+            _done_with(worker)
+    func(*args)
+    return Aside(None, 0.0)
 
 
 def _idle_worker(memory_mb: int) -> _Worker | None:

@@ -179,9 +179,10 @@ def _write_after(path: str, pause: float) -> None:
 def test_work_set_aside_goes_to_a_kept_worker_while_the_caller_goes_on(lean: bool,
                                                                         tmp_path: Path):
     """`run_aside` hands a call to a kept worker that waits for work and returns at once;
-    `wait` says whether it was done. With no kept worker, it is done here before
-    `run_aside` returns. A call that fails or runs out of time is reported as not done (the
-    caller does the work itself) and its worker is not kept."""
+    `wait` says whether it was done. With no kept worker, or a call that cannot be sent
+    there, it is done here before `run_aside` returns. A call that fails or runs out of
+    time is reported as not done (the caller does the work itself) and its worker is not
+    kept."""
     here = tmp_path / "here"
     assert run_aside(_write_after, (str(here), 0.0), Limits()).wait()
     assert here.read_text() == str(os.getpid())
@@ -197,6 +198,9 @@ def test_work_set_aside_goes_to_a_kept_worker_while_the_caller_goes_on(lean: boo
         assert not there.exists()
         assert aside.wait() and int(there.read_text()) in workers
         assert kept_worker_count() == 2
+        done_here: list[int] = []
+        assert run_aside(lambda: done_here.append(os.getpid()), (), Limits()).wait()
+        assert done_here == [os.getpid()] and kept_worker_count() == 2, "not sendable: here"
         assert not run_aside(_fail, (4,), Limits()).wait()
         assert not run_aside(_sleep, (30.0,), Limits(seconds=0.5)).wait()
         assert kept_worker_count() == 0
