@@ -39,7 +39,7 @@ shortcut removes repeated work whose result WeasyPrint then throws away:
 * `keep_used_lengths`: every time a box is laid out, WeasyPrint works out its margins,
   paddings, borders, width and height from its computed style and its containing block's
   size (`resolve_percentages`), and a balancing step lays out every box of its columns
-  again: a bulletin's back page asks 1,265 times for some 120 answers. The answer hangs on
+  again: a bulletin's back page asks 1,265 times for some 140 answers. The answer hangs on
   nothing else, so it is kept for the page and given again, only while the style still holds
   the very values it was worked out from, and never for a `calc()` value or a table whose
   borders collapse (those read more than the style).
