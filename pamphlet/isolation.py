@@ -194,11 +194,13 @@ class Aside:
         return False
 
 
-def run_aside(func: Callable[..., object], args: tuple[Any, ...], limits: Limits) -> Aside:
-    """`func(*args)` in a kept worker that waits for work (see `keep_workers`), while this
-    process goes on; here and now if there is none. For work that leaves its result behind
-    (a file) and that the caller does itself when it finds nothing there."""
-    worker = _idle_worker(limits.memory_mb)
+def run_aside(func: Callable[..., object], args: tuple[Any, ...], limits: Limits,
+              lean: bool = False) -> Aside:
+    """`func(*args)` in a kept worker that waits for work (see `keep_workers`; `lean`: one
+    the layout server forked, see `run_each`), while this process goes on; here and now if
+    there is none. For work that leaves its result behind (a file) and that the caller does
+    itself when it finds nothing there."""
+    worker = _idle_worker(limits.memory_mb, lean)
     if worker is not None:
         try:
             worker.connection.send((func, args))
@@ -211,12 +213,12 @@ def run_aside(func: Callable[..., object], args: tuple[Any, ...], limits: Limits
     return Aside(None, 0.0)
 
 
-def _idle_worker(memory_mb: int) -> _Worker | None:
-    """The kept worker with this memory limit that has waited longest (it has tidied up
-    since its last call), if one waits."""
+def _idle_worker(memory_mb: int, lean: bool) -> _Worker | None:
+    """The kept worker of this kind that has waited longest (it has tidied up since its
+    last call), if one waits."""
     with _pool_lock:
         for worker in list(_idle):
-            if worker.memory_mb == memory_mb and worker.process.is_alive():
+            if (worker.memory_mb, worker.lean) == (memory_mb, lean) and worker.process.is_alive():
                 _idle.remove(worker)
                 return worker
     return None

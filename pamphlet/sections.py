@@ -379,7 +379,8 @@ def lay_out_sections(html: str, base: Path, roots: list[Path], options: object,
                     used[plan.index] = plan
                     if kept and each is not None:
                         asides.append(run_aside(each, (_part(laid[plan.index], cache,
-                                                             keys[plan.index]),), limits))
+                                                             keys[plan.index]),), limits,
+                                                lean=True))
                     del rendered, section
         else:
             return None  # the guesses did not settle: one pass will do it

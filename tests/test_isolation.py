@@ -179,8 +179,8 @@ def _write_after(path: str, pause: float) -> None:
 def test_work_set_aside_goes_to_a_kept_worker_while_the_caller_goes_on(lean: bool,
                                                                         tmp_path: Path):
     """`run_aside` hands a call to a kept worker that waits for work and returns at once;
-    `wait` says whether it was done. With no kept worker, or a call that cannot be sent
-    there, it is done here before `run_aside` returns. A call that fails or runs out of
+    `wait` says whether it was done. With no kept worker (of the kind asked for), or a call
+    that cannot be sent there, it is done here before `run_aside` returns. A call that fails or runs out of
     time is reported as not done (the caller does the work itself) and its worker is not
     kept."""
     here = tmp_path / "here"
@@ -193,18 +193,21 @@ def test_work_set_aside_goes_to_a_kept_worker_while_the_caller_goes_on(lean: boo
         assert kept_worker_count() == 2
         there = tmp_path / "there"
         started = time.monotonic()
-        aside = run_aside(_write_after, (str(there), 0.6), Limits())
+        aside = run_aside(_write_after, (str(there), 0.6), Limits(), lean)
         assert time.monotonic() - started < 0.3 and kept_worker_count() == 1
         assert not there.exists()
         assert aside.wait() and int(there.read_text()) in workers
         assert kept_worker_count() == 2
+        other = tmp_path / "other"
+        assert run_aside(_write_after, (str(other), 0.0), Limits(), not lean).wait()
+        assert other.read_text() == str(os.getpid()), "no kept worker of that kind: here"
         done_here: list[int] = []
-        assert run_aside(lambda: done_here.append(os.getpid()), (), Limits()).wait()
+        assert run_aside(lambda: done_here.append(os.getpid()), (), Limits(), lean).wait()
         assert done_here == [os.getpid()] and kept_worker_count() == 2, "not sendable: here"
-        assert not run_aside(_fail, (4,), Limits()).wait()
-        assert not run_aside(_sleep, (30.0,), Limits(seconds=0.5)).wait()
+        assert not run_aside(_fail, (4,), Limits(), lean).wait()
+        assert not run_aside(_sleep, (30.0,), Limits(seconds=0.5), lean).wait()
         assert kept_worker_count() == 0
-        assert run_aside(_write_after, (str(there), 0.0), Limits()).wait()
+        assert run_aside(_write_after, (str(there), 0.0), Limits(), lean).wait()
         assert there.read_text() == str(os.getpid()), "no kept worker left: done here"
     finally:
         keep_workers(False)
