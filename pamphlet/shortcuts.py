@@ -479,7 +479,7 @@ def _keep_lines() -> bool:
 
 def _kept_line_boxes() -> bool:
     from weasyprint.formatting_structure import boxes
-    from weasyprint.layout import inline, page
+    from weasyprint.layout import inline
 
     source = _source(inline.get_next_linebox)
     if "line, resume_at = get_next_linebox(" not in _source(inline.iter_line_boxes) or not all(
@@ -487,10 +487,9 @@ def _kept_line_boxes() -> bool:
                 "if context.excluded_shapes:", "linebox.position_y = position_y",
                 "position_x, position_y, available_width = avoid_collisions(",
                 "line.position_y = position_y", "return line, resume_at")) or \
-            "page, resume_at, next_page = make_page(" not in _source(page.remake_page):
+            not _made_page_by_page():
         return False
     original: Callable[..., Any] = inline.get_next_linebox
-    made: Callable[..., Any] = page.make_page
 
     def get_next_linebox(context: Any, linebox: Any, position_y: float, bottom_space: float,
                          skip_stack: Any, containing_block: Any, absolute_boxes: list[Any],
@@ -530,13 +529,34 @@ def _kept_line_boxes() -> bool:
         linebox.width, linebox.height = width, height
         return line, _copied_skip(resume_at)
 
-    def make_page(context: Any, *args: Any, **kwargs: Any) -> Any:
-        context.__dict__.pop("_pamphlet_line_boxes", None)  # its content may have changed
-        return made(context, *args, **kwargs)
-
     inline.get_next_linebox = get_next_linebox
-    page.make_page = make_page
+    # A page's content may change between two layouts of it.
+    _forget_at_each_page(lambda context: context.__dict__.pop("_pamphlet_line_boxes", None))
     return True
+
+
+def _made_page_by_page() -> bool:
+    """Whether WeasyPrint makes each page through `make_page`, as the shortcuts that keep
+    what they learn for one page's layout expect."""
+    from weasyprint.layout import page
+
+    return "page, resume_at, next_page = make_page(" in _source(page.remake_page)
+
+
+def _forget_at_each_page(forget: Callable[[Any], object]) -> None:
+    """Call `forget(context)` before WeasyPrint makes each page and once it is made."""
+    from weasyprint.layout import page
+
+    made: Callable[..., Any] = page.make_page
+
+    def make_page(context: Any, *args: Any, **kwargs: Any) -> Any:
+        forget(context)
+        try:
+            return made(context, *args, **kwargs)
+        finally:
+            forget(context)
+
+    page.make_page = make_page
 
 
 kept_line_box_count = [0]
@@ -613,7 +633,7 @@ kept_lengths_count = [0]
 def _keep_used_lengths() -> bool:
     from weasyprint.css.properties import Dimension
     from weasyprint.formatting_structure import boxes
-    from weasyprint.layout import block, column, inline, page, percent
+    from weasyprint.layout import block, column, inline, percent
     from weasyprint.layout import float as floats
 
     original: Callable[..., Any] = percent.resolve_percentages
@@ -622,10 +642,9 @@ def _keep_used_lengths() -> bool:
                                          percent.percentage, percent.adjust_box_sizing))
     if hashlib.sha256(source.encode()).hexdigest() != USED_LENGTHS_SOURCE or \
             any(getattr(m, "resolve_percentages", None) is not original for m in users) or \
-            "page, resume_at, next_page = make_page(" not in _source(page.remake_page):
+            not _made_page_by_page():
         return False
     kept: dict[tuple[Any, ...], tuple[Any, tuple[Any, ...], dict[str, Any]]] = {}
-    made: Callable[..., Any] = page.make_page
 
     def plain(value: Any) -> bool:
         return value is None or type(value) in (str, int, float) or \
@@ -652,16 +671,9 @@ def _keep_used_lengths() -> bool:
             # The style is kept with its answer, so its id names no other style meanwhile.
             kept[key] = (style, read, {name: box.__dict__[name] for name in _LENGTHS_SET})
 
-    def make_page(*args: Any, **kwargs: Any) -> Any:
-        kept.clear()  # one page's styles at a time, let go when it is made
-        try:
-            return made(*args, **kwargs)
-        finally:
-            kept.clear()
-
     for module in users:
         module.resolve_percentages = resolve_percentages
-    page.make_page = make_page
+    _forget_at_each_page(lambda context: kept.clear())  # one page's styles at a time
     return True
 
 
