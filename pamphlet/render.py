@@ -54,7 +54,12 @@ def _local_fetcher() -> type:
             self.cache = cache
 
         def fetch(self, url: str, headers: object = None) -> URLFetcherResponse:
-            return URLFetcherResponse(*_fetch(self, url))
+            return Fetched(*_fetch(self, url))
+
+    class Fetched(URLFetcherResponse):
+        # Without a path, WeasyPrint keeps the bytes given (a picture in the target's
+        # colours) rather than reading the file again by its name.
+        path = None
 
     return LocalFetcher
 
@@ -251,7 +256,10 @@ def render(html: str, base: Path, roots: list[Path],
 
     base_url = base.resolve().as_uri() + "/"
     fetcher = _local_fetcher()(roots, options.colour, options.profile, options.picture_cache)
-    weasy_options: dict[str, object] = {"optimize_images": True}
+    # Only a target that makes pictures smaller has WeasyPrint encode them again; otherwise a
+    # JPEG goes into the PDF as it is (re-encoding would cost quality: Pillow's default is 75).
+    weasy_options: dict[str, object] = {
+        "optimize_images": bool(options.max_ppi or options.jpeg_quality)}
     if options.pdf_variant:
         weasy_options["pdf_variant"] = options.pdf_variant
     if options.max_ppi:

@@ -22,6 +22,7 @@ from pypdf.generic import ArrayObject, ContentStream, DictionaryObject, NameObje
 
 from pamphlet.build import BuildResult, build_targets, load
 from pamphlet.checks import marked_words, missing_text, pdf_text
+from pamphlet.render import in_greys, in_print_colours
 from pamphlet.targets import PROFILES
 
 MM = 72 / 25.4
@@ -639,6 +640,28 @@ def test_archive_is_pdf_a3b_with_the_manifest_and_articles_attached(builds, name
     assert sorted(spec["/UF"] for spec in associated.values()) == sorted(p.name for p in sources)
     assert {spec["/AFRelationship"] for spec in associated.values()} == {"/Source"}
 
+
+@pytest.mark.parametrize("name", ["busworker-2026-11-24", "outsourcing-pamphlet"])
+def test_print_shop_and_archive_pictures_go_in_without_being_encoded_again(builds, name):
+    """Only the targets that make pictures smaller (office, email) have them encoded again.
+    The print shop gets pamphlet's own conversion (CMYK at quality 90, or greys at 88), the
+    archive the very file (or, for a black-only layout, its greys): not Pillow's default
+    quality 75, and never the original file read again in place of its conversion."""
+    pictures = sorted((builds[name, "printshop"].issue.manifest.parent / name / "images")
+                      .glob("*.jpg"))
+    assert pictures
+    mono = load(builds[name, "printshop"].issue.manifest)[2].settings.get("mono")
+    expected = {
+        "printshop": lambda data: in_print_colours(data, "image/jpeg", PROFILE)[0],
+        "archive": lambda data: in_greys(data, "image/jpeg")[0] if mono else data,
+    }
+    if mono:
+        expected["printshop"] = expected["archive"]
+    for target, made in expected.items():
+        embedded = [image.get_data() for image in image_xobjects(builds[name, target].pdf)
+                    if image["/Filter"] == "/DCTDecode"]
+        for picture in pictures:
+            assert made(picture.read_bytes()) in embedded, (target, picture.name)
 
 # --- Preflight ---------------------------------------------------------------------------------
 
