@@ -147,6 +147,7 @@ def install() -> dict[str, bool]:
     for name, shortcut in (("lean_next_box", _lean_next_box), ("kept_columns", _kept_columns),
                            ("keep_lines", _keep_lines),
                            ("keep_justified", _keep_justified),
+                           ("keep_drawn_lines", _keep_drawn_lines),
                            ("no_remake_for_running", _no_remake_for_running),
                            ("kept_line_boxes", _kept_line_boxes),
                            ("keep_used_lengths", _keep_used_lengths),
@@ -733,6 +734,211 @@ def _keep_justified() -> bool:
         return found
 
     inline.create_layout = create_layout
+    return True
+
+
+LINE_DRAWING_SOURCE = "0ddeccad4b39379115ca55bc164ce9526a9ee4a037f5734ee54a66f2473eca70"
+"""SHA-256 of WeasyPrint 70's `draw_text`, `draw_first_line` and `Stream.add_font`:
+`keep_drawn_lines` writes what they write, for that code only."""
+KEPT_DRAWINGS = 20_000
+"""Lines whose drawing is kept, per process (about 1 KB each); past this, no more are kept."""
+kept_drawings_count = [0, 0]
+"""Lines drawn from what was kept, and drawings kept (for tests and the bound above)."""
+
+
+@dataclass
+class _Drawing:
+    """How a line was drawn, enough to draw it again without Pango: per run of one font, the
+    font (its key in the PDF's fonts), the size, the glyph string, and which glyphs it uses
+    with the widths it counted them at."""
+
+    text: str
+    spacing: float
+    look: tuple[Any, ...]
+    groups: list[tuple[int, float, str, Any, Any, dict[int, tuple[str | None, bool]]]]
+    """(font key, size, string, glyphs, widths, {glyph new to the PDF's font: (its text if
+    the font had none, whether its width was counted here)})."""
+
+    def fits(self, layout: Any, style: Any) -> bool:
+        return layout.text == self.text and layout.justification_spacing == self.spacing \
+            and tuple(style[name] for name in _line_properties) == self.look
+
+    def ready(self, fonts: dict[int, Any]) -> list[tuple[str, float, str]] | None:
+        """The font names, sizes and strings to write, having given the PDF's fonts what
+        WeasyPrint would have (texts and widths of glyphs new to them); None where a font
+        is not in the PDF yet or a width differs from the one the string was made with."""
+        shown = []
+        for key, size, string, glyphs, widths, new in self.groups:
+            font = fonts.get(key)
+            if font is None:
+                return None
+            to_unicode, known_widths = font.to_unicode, font.widths
+            for glyph, width in zip(glyphs, widths, strict=True):
+                if glyph not in to_unicode:
+                    text = new.get(glyph, (None, False))[0]
+                    if text is None:
+                        return None
+                    to_unicode[glyph] = text
+                known = known_widths.get(glyph)
+                if known is None and new.get(glyph, (None, False))[1]:
+                    known_widths[glyph] = known = width
+                if known != width:
+                    return None
+            shown.append((font.hash, size, string))
+        return shown
+
+
+def _keep_drawn_lines() -> bool:
+    from array import array
+
+    from weasyprint import draw
+    from weasyprint.draw import text
+    from weasyprint.matrix import Matrix
+    from weasyprint.pdf.stream import Stream
+    from weasyprint.text.ffi import FROM_UNITS, ffi, pango
+    from weasyprint.text.fonts import get_pango_font_key
+
+    draw_text, draw_first_line = text.draw_text, text.draw_first_line
+    source = "".join(_source(f) for f in (draw_text, draw_first_line, Stream.add_font))
+    if hashlib.sha256(source.encode()).hexdigest() != LINE_DRAWING_SOURCE or \
+            not _line_properties or draw.draw_text is not draw_text or \
+            (ffi.sizeof("PangoGlyphInfo"), ffi.offsetof("PangoGlyphInfo", "geometry"),
+             ffi.sizeof("PangoGlyphGeometry"), ffi.sizeof("gint")) != (20, 4, 12, 4):
+        return False
+    old_pango = pango.pango_version() < 14802
+    empty, unknown = pango.PANGO_GLYPH_EMPTY, pango.PANGO_GLYPH_UNKNOWN_FLAG
+
+    def runs_of(stream: Any, first_line: Any) -> list[tuple[Any, ...]] | None:
+        """Each glyph run of the line as plain numbers with its font, or None where the line
+        needs WeasyPrint's own loop (a raised or missing glyph, a colour or bitmap font)."""
+        runs: list[tuple[Any, ...]] = []
+        run = first_line.runs[0]
+        while run != ffi.NULL:
+            item, glyphs = run.data.item, run.data.glyphs
+            run = run.next
+            count = glyphs.num_glyphs
+            info = memoryview(ffi.buffer(glyphs.glyphs, 20 * count)).cast("i")
+            ids = info[0::5].tolist()
+            if any(info[3::5]) or any(glyph & unknown for glyph in ids):
+                return None
+            pango_font = item.analysis.font
+            if not runs or pango_font != runs[-1][0]:
+                font, font_size = stream.add_font(pango_font)
+            if font.png or font.svg or font.colr or font.bitmap:
+                return None
+            clusters = memoryview(ffi.buffer(glyphs.log_clusters, 4 * count)).cast("i")
+            runs.append((pango_font, font, font_size, ids, info[1::5].tolist(),
+                         info[2::5].tolist(), clusters.tolist(), item.offset, item.length,
+                         item.analysis.level % 2))
+        return runs
+
+    def quick_first_line(stream: Any, textbox: Any, text_overflow: str, block_ellipsis: Any,
+                         matrix: Any) -> list[Any]:
+        """WeasyPrint's `draw_first_line` for a line of plain glyphs, noting how it drew
+        the line the second time its (kept) layout is drawn."""
+        style, layout = textbox.style, textbox.pango_layout
+        if text_overflow == "ellipsis" or block_ellipsis != "none" or \
+                not textbox.text.strip() or style["font_size"] < 1e-6:
+            return draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix)
+        pango.pango_layout_set_single_paragraph_mode(layout.layout, True)
+        first_line, _ = layout.get_first_line()
+        runs = runs_of(stream, first_line)
+        if runs is None:
+            return draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix)
+        note = "_pamphlet_drawing" in layout.__dict__ and \
+            kept_drawings_count[1] < KEPT_DRAWINGS
+        layout._pamphlet_drawing = None  # drawn once: the next drawing is noted
+        stream.set_text_matrix(*matrix.values)
+        groups: list[tuple[Any, ...]] = []
+        previous = None
+        string = ""
+        utf8 = b""
+        for pango_font, font, font_size, ids, widths, x_offsets, clusters, start, length, \
+                right_to_left in runs:
+            if old_pango:
+                font_size = style["font_size"]
+            if pango_font != previous:
+                previous = pango_font
+                if string:
+                    stream.show_text(string)
+                    groups[-1][2] = string
+                string = ""
+                stream.set_font_size(font.hash, font_size)
+                groups.append([pango_font, font_size, "", {}, {}])
+            used, new = groups[-1][3], groups[-1][4]
+            to_unicode, known_widths = font.to_unicode, font.widths
+            last = len(ids) - 1
+            parts = ["<"]
+            for i, glyph_id in enumerate(ids):
+                width = widths[i]
+                if glyph_id == empty:
+                    parts.append(f">{-width / font_size}<")
+                    continue
+                glyph_text = None
+                if glyph_id not in to_unicode:
+                    if right_to_left:
+                        end = length if i == 0 else clusters[i - 1]
+                    else:
+                        end = length if i == last else clusters[i + 1]
+                    utf8 = utf8 or layout.text.encode()
+                    glyph_text = to_unicode[glyph_id] = \
+                        utf8[start + clusters[i]:start + end].decode()
+                offset = x_offsets[i] / font_size
+                if offset:
+                    parts.append(f">{-offset}<")
+                parts.append(f"{glyph_id:04x}")
+                logical_width = known_widths.get(glyph_id)
+                counted = logical_width is None
+                if counted:
+                    pango.pango_font_get_glyph_extents(
+                        pango_font, glyph_id, stream.ink_rect, stream.logical_rect)
+                    logical_width = known_widths[glyph_id] = round(
+                        stream.logical_rect.width * 1000 * FROM_UNITS / font_size)
+                if note and glyph_id not in used:
+                    used[glyph_id] = logical_width
+                    if glyph_text is not None or counted:
+                        new[glyph_id] = (glyph_text, counted)
+                kerning = logical_width + offset - width * 1000 * FROM_UNITS / font_size
+                if kerning:
+                    parts.append(f">{int(kerning)}<")
+            string += "".join(parts)
+            string = string[:-1] if string[-1] == "<" else string + ">"
+        stream.show_text(string)
+        if note:
+            groups[-1][2] = string
+            kept_drawings_count[1] += 1
+            layout._pamphlet_drawing = _Drawing(
+                layout.text, layout.justification_spacing,
+                tuple(style[name] for name in _line_properties),
+                [(get_pango_font_key(pango_font)[0], size, shown, array("I", used),
+                  array("i", used.values()), new)
+                 for pango_font, size, shown, used, new in groups])
+        return []
+
+    def kept_draw_text(stream: Any, textbox: Any, offset_x: float, text_overflow: str,
+                       block_ellipsis: Any) -> None:
+        drawing = textbox.pango_layout.__dict__.get("_pamphlet_drawing")
+        style = textbox.style
+        if drawing is not None and text_overflow != "ellipsis" and block_ellipsis == "none" \
+                and style["visibility"] == "visible" and \
+                style["text_decoration_line"] == "none" and textbox.text.strip() and \
+                drawing.fits(textbox.pango_layout, style):
+            shown = drawing.ready(stream._fonts)
+            if shown is not None:
+                kept_drawings_count[0] += 1
+                stream.set_color(style["color"])
+                stream.begin_text()
+                stream.set_text_matrix(*Matrix(
+                    d=-1, e=textbox.position_x, f=textbox.position_y + textbox.baseline).values)
+                for name, size, string in shown:
+                    stream.set_font_size(name, size)
+                    stream.show_text(string)
+                stream.end_text()
+                return
+        draw_text(stream, textbox, offset_x, text_overflow, block_ellipsis)
+
+    text.draw_first_line = quick_first_line
+    draw.draw_text = kept_draw_text  # the name draw_inline_level calls it by
     return True
 
 
