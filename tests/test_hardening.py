@@ -241,9 +241,12 @@ def test_an_extremely_long_word_and_an_empty_article_still_build(publication):
 
 def _long_newspaper(publication) -> None:
     use_manifest(publication, layout="newspaper")
-    paragraph = "Workers at the depot voted to strike over pay and hours. " * 12
+    # Each sentence its own, so that no line is laid out or drawn from one made before.
+    paragraphs = [" ".join(f"Workers at depot {n * 12 + i} voted {i + 2} to {n} to strike "
+                           f"over pay and {n + i} hours." for i in range(12))
+                  for n in range(120)]
     publication.article("lead.md", "---\ntitle: Long\nplace: front\n---\n" +
-                        "\n\n".join([paragraph] * 120) + "\n")
+                        "\n\n".join(paragraphs) + "\n")
 
 
 def test_a_render_past_the_time_limit_is_stopped_and_the_old_pdf_kept(publication):
