@@ -63,10 +63,11 @@ shortcut removes repeated work whose result WeasyPrint then throws away:
   notes, which change the page's own content; plain running elements only fill margin
   boxes, which are made after pagination. The newspaper's running heads made every page
   twice as slow.
-* `keep_pictures`: every render decodes each JPEG picture and encodes it again for the PDF
-  (optimised, at the target's quality): 40-60 ms for a newspaper page's photo, on every
-  edit of that page. The bytes it makes are kept per process (16 MB at most), named by the
-  picture's own bytes and the options that shape them, and given to the next render, with
+* `keep_pictures`: for a target that makes pictures smaller (office, email), every render
+  decodes each JPEG picture and encodes it again for the PDF (optimised, at the target's
+  quality): 40-60 ms for a newspaper page's photo, on every edit of that page. The bytes
+  it makes are kept per process (16 MB at most), named by the picture's own bytes and the
+  options that shape them, and given to the next render, with
   the facts about the picture WeasyPrint noted on the way (size, mode, format); so is a
   picture scaled down to the target's resolution as the PDF is written (12 ms for the
   bulletin's photo).
@@ -782,13 +783,13 @@ class _Drawing:
                 return None
             to_unicode, known_widths = font.to_unicode, font.widths
             for glyph, width in zip(glyphs, widths, strict=True):
+                text, counted = new.get(glyph, (None, False))
                 if glyph not in to_unicode:
-                    text = new.get(glyph, (None, False))[0]
                     if text is None:
                         return None
                     to_unicode[glyph] = text
                 known = known_widths.get(glyph)
-                if known is None and new.get(glyph, (None, False))[1]:
+                if known is None and counted:
                     known_widths[glyph] = known = width
                 if known != width:
                     return None

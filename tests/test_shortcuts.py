@@ -309,6 +309,13 @@ LOOKS = {  # each property of line breaking, set to one value before and another
     "overflow-wrap": ("normal", "anywhere"), "tab-size": ("4", "16"),
     "font-kerning": ("normal", "none"), "font-variant-ligatures": ("normal", "none")}
 
+PT_FACES = "".join(f"@font-face {{ font-family: PT; font-weight: {weight}; font-style: {style}; "
+                   f"src: url(PTSerif-{name}.ttf) }} "
+                   for name, weight, style in (("Regular", 400, "normal"),
+                                               ("Bold", 700, "normal"),
+                                               ("Italic", 400, "italic")))
+"""The bundled PT Serif, copied beside the page by the tests that use it."""
+
 
 def _lines_page(after: bool) -> str:
     """The same text in paragraphs that each set one property of line breaking, to one
@@ -320,14 +327,9 @@ def _lines_page(after: bool) -> str:
         return f'<p style="{look}">{TEXT} {n}</p>'
 
     same = "".join(f"<p>{TEXT} {n}</p>" for n in range(100, 103))
-    faces = "".join(f"@font-face {{ font-family: PT; font-weight: {weight}; font-style: "
-                    f"{style}; src: url(PTSerif-{name}.ttf) }} "
-                    for name, weight, style in (("Regular", 400, "normal"),
-                                                ("Bold", 700, "normal"),
-                                                ("Italic", 400, "italic")))
     # No columns: a column's width differs in its last digits from one step to the next.
     return ("<!DOCTYPE html><html lang=en><head><style>@page { size: A4; margin: 12mm } "
-            + faces + "body { font: 9pt/11pt PT; text-align: justify; width: 80mm } "
+            + PT_FACES + "body { font: 9pt/11pt PT; text-align: justify; width: 80mm } "
             "p { margin: 0 0 4pt }</style></head><body>" + same
             + "".join(paragraph(n, name) for n, name in enumerate(LOOKS)) + "</body></html>")
 
@@ -380,11 +382,6 @@ def _drawing_page(first: str) -> str:
     """Justified, spaced, ligatured, accented, underlined and tabbed lines in two sizes of
     the same faces, after `first` (text set tiny, so that its glyphs' widths are counted at
     another size, some rounded otherwise, before the others are drawn)."""
-    faces = "".join(f"@font-face {{ font-family: PT; font-weight: {weight}; font-style: "
-                    f"{style}; src: url(PTSerif-{name}.ttf) }} "
-                    for name, weight, style in (("Regular", 400, "normal"),
-                                                ("Bold", 700, "normal"),
-                                                ("Italic", 400, "italic")))
     looks = ["", "letter-spacing: 0.4pt", "font-size: 7.3pt", "font-weight: bold",
              "font-style: italic", "text-decoration: underline", "word-spacing: 2pt",
              "white-space: pre-wrap"]
@@ -393,7 +390,7 @@ def _drawing_page(first: str) -> str:
             "break and an ellipsis\u2026")
     body = "".join(f'<p style="{look}">{text}</p>' for look in looks)
     return ("<!DOCTYPE html><html lang=en><head><style>@page { size: A5; margin: 10mm } "
-            + faces + "body { font: 9pt/11pt PT; text-align: justify; hyphens: auto } "
+            + PT_FACES + "body { font: 9pt/11pt PT; text-align: justify; hyphens: auto } "
             "p { margin: 0 0 3pt } .tiny { font-size: 0.7pt }</style></head><body>"
             + first + body + "</body></html>")
 
