@@ -214,19 +214,61 @@ def fast_pdf_writing(level: int = PDF_ZLIB_LEVEL) -> bool:
 
 
 class _Zlib:
-    """zlib as pydyf sees it: the same, at another compression level."""
+    """zlib as pydyf sees it: the same, at another compression level; and a large stream that
+    a process writes again and again (the print shop's 250 KB output profile, in every
+    section's PDF: 13 ms each) compressed once, the second time it is seen."""
 
     def __init__(self, level: int) -> None:
         self.level = level
+        self.seen: dict[int, int] = {}  # hash of a large stream -> its length, in the order seen
+        self.kept: dict[bytes, bytes] = {}
 
     def compress(self, data: bytes, level: int = -1) -> bytes:
-        return zlib.compress(data, self.level)
+        if len(data) < KEPT_STREAM_SIZE:
+            return zlib.compress(data, self.level)
+        found = self.kept.get(data)
+        if found is not None:
+            return found
+        compressed = zlib.compress(data, self.level)
+        key = hash(data)
+        if self.seen.get(key) == len(data):
+            if len(self.kept) >= KEPT_STREAMS:
+                del self.kept[next(iter(self.kept))]
+            self.kept[data] = compressed
+        else:
+            if len(self.seen) >= 4 * KEPT_STREAMS:
+                del self.seen[next(iter(self.seen))]
+            self.seen[key] = len(data)
+        return compressed
 
     def compressobj(self, level: int = -1, *args: Any, **kwargs: Any) -> Any:
-        return zlib.compressobj(self.level, *args, **kwargs)
+        if args or kwargs:
+            return zlib.compressobj(self.level, *args, **kwargs)
+        return _Compressor(self)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(zlib, name)
+
+
+KEPT_STREAM_SIZE = 64 * 1024
+KEPT_STREAMS = 4
+
+
+class _Compressor:
+    """A compressobj that compresses at `flush`, all at once, as `zlib.compress` does (the
+    same bytes), so that `_Zlib` can give a stream it has compressed before."""
+
+    def __init__(self, owner: _Zlib) -> None:
+        self.owner = owner
+        self.parts: list[bytes] = []
+
+    def compress(self, data: bytes) -> bytes:
+        self.parts.append(bytes(data))
+        return b""
+
+    def flush(self, mode: int = zlib.Z_FINISH) -> bytes:
+        data, self.parts = b"".join(self.parts), []
+        return self.owner.compress(data)
 
 
 def import_weasyprint() -> None:

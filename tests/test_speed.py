@@ -123,6 +123,43 @@ def test_pdf_streams_are_compressed_once_each():
     assert done.stdout.strip() == "3", "the page, the object stream and the xref: once each"
 
 
+KEPT_STREAM_PROGRAM = r"""
+import io, random, zlib, pydyf, pypdf
+from pamphlet import speed
+assert speed.fast_pdf_writing()
+compressed = []
+real = zlib.compress
+speed.zlib.compress = lambda data, level: (compressed.append(len(data)), real(data, level))[1]
+profile = random.Random(1).randbytes(40_000) * 3  # a large stream, the same in every PDF
+pdfs = []
+for text in (b"first", b"second", b"third", b"fourth"):
+    pdf = pydyf.PDF()
+    stream = pydyf.Stream([profile], compress=True)
+    pdf.add_object(stream)
+    content = pydyf.Stream([b"BT (" + text + b") Tj ET"], compress=True)
+    pdf.add_object(content)
+    pdf.add_page(pydyf.Dictionary({"Type": "/Page", "Parent": pdf.pages.reference,
+                                   "MediaBox": pydyf.Array([0, 0, 200, 200]),
+                                   "Contents": content.reference,
+                                   "Profile": stream.reference}))
+    out = io.BytesIO()
+    pdf.write(out, compress=True)
+    pdfs.append(out.getvalue())
+    reader = pypdf.PdfReader(io.BytesIO(out.getvalue()))
+    assert reader.pages[0]["/Profile"].get_object().get_data() == profile
+    assert reader.pages[0].get_contents().get_data().endswith(text + b") Tj ET")
+assert real(profile, speed.PDF_ZLIB_LEVEL) in pdfs[3], "as zlib compresses it"
+print(compressed.count(len(profile)))
+"""
+
+
+def test_a_large_stream_written_again_is_compressed_only_twice():
+    done = subprocess.run([sys.executable, "-c", KEPT_STREAM_PROGRAM], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "2", "seen once, then kept: the third and fourth PDF reuse it"
+
+
 def test_converted_pictures_are_kept_between_builds_and_pruned(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch):
     import io
