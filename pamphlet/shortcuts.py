@@ -47,6 +47,16 @@ shortcut removes repeated work whose result WeasyPrint then throws away:
   a footnote or a note) is asked some 8,000 times in a layout of a bulletin's back page, and
   each answer called five other methods that read the same two style values again. The
   same test now reads them once.
+* `keep_computed_styles`: WeasyPrint works out each element's computed values (inheritance,
+  em and ex lengths, var(), calc()) on first use, a quarter of a warm render of the
+  bulletin's back page, and again in every render. An element whose declarations are the
+  same as another's, under a parent of the same class, has the same computed values: each
+  value worked out for one element of such a class is given to the others, in this render
+  and the next ones with the same head. Its position, float, display and anchor are worked
+  out for each element itself; a value that warns, or any value of a class whose var() has
+  failed (WeasyPrint warns for it only once), is worked out every time, and only plain
+  values (strings, numbers and tuples of them) are shared, as WeasyPrint changes some
+  others in place.
 * `keep_justified`: each justified line gets a second Pango layout, with the word spacing,
   for drawing; it too is made again on every step. It is kept like the lines (one per text,
   look and spacing); the one kept is never drawn from two places at once.
@@ -76,7 +86,8 @@ shortcut removes repeated work whose result WeasyPrint then throws away:
   out many sections with the same head. The font configuration is kept per head (with the
   size and time of each file it refers to, so an edited stylesheet or font is read again),
   and with it each stylesheet as parsed, what parsing it added to the document's page rules
-  and counter styles, and the warnings it logged, all given again to the next render.
+  and counter styles, and the warnings it logged, all given again to the next render; its
+  var() values are told to warn again, as freshly parsed ones would.
 * `patterns_parsed_once` (pyphen, beside WeasyPrint): each process that first hyphenates
   parsed the dictionary's 11,000 patterns in Python, 67 ms for English, paid by every new
   layout worker of a cold build. pyphen's own parse of the English dictionary ships with
@@ -161,6 +172,7 @@ def install() -> dict[str, bool]:
                            ("kept_line_boxes", _kept_line_boxes),
                            ("keep_used_lengths", _keep_used_lengths),
                            ("lean_flow_test", _lean_flow_test),
+                           ("keep_computed_styles", _keep_computed_styles),
                            ("keep_stylesheets", _keep_stylesheets),
                            ("array_types_unparsed", _array_types_unparsed),
                            ("types_parsed_alone", _types_parsed_alone),
@@ -713,6 +725,122 @@ def _lean_flow_test() -> bool:
     return True
 
 
+COMPUTED_STYLES_SOURCE = "0989ac34341fa12037bf57263e760bde071cfcd715c1b899427cacfd0f727f44"
+"""SHA-256 of WeasyPrint 70's `StyleFor.set_computed_styles`, `ComputedStyle.__init__` and
+`ComputedStyle.__missing__`."""
+KEPT_STYLE_CLASSES = 50_000
+_OWN_VALUES = frozenset(("position", "float", "display", "anchor"))
+"""Worked out for each element itself: the first three note their specified values on the
+way, and `anchor` (an element's id) is left out of its class."""
+_PLAIN = (str, int, float, bool, type(None))
+_style_classes: dict[tuple[Any, ...], _StyleClass] = {}
+_warnings_given = [0]
+
+
+class _StyleClass:
+    """The computed values shared by every element whose style comes out the same: the same
+    cascaded declarations under a parent of the same class (and, at the root, the same
+    font configuration, base URL and page sizes)."""
+
+    __slots__ = ("held", "pending", "values")
+
+    def __init__(self, held: list[Any], pending: list[Any]) -> None:
+        self.values: dict[str, Any] = {}
+        self.held = held  # the declarations' values, alive while their ids name this class
+        self.pending = pending  # those with var(), which warn once if they are invalid
+
+
+def _keep_computed_styles() -> bool:
+    from weasyprint import css
+    from weasyprint.css import tokens
+    from weasyprint.layout.page import PageType
+    from weasyprint.logger import LOGGER
+
+    style_for, computed = css.StyleFor, css.ComputedStyle
+    source = "".join(_source(f) for f in (style_for.set_computed_styles, computed.__init__,
+                                          computed.__missing__))
+    if hashlib.sha256(source.encode()).hexdigest() != COMPUTED_STYLES_SOURCE or \
+            computed.__subclasses__() or \
+            _source(tokens.Pending.solve).count("self._reported_error") != 2:
+        return False
+    set_computed_styles, work_out = style_for.set_computed_styles, computed.__missing__
+
+    def classed(self: Any, element: Any, parent: Any, root: Any = None,
+                pseudo_type: Any = None, base_url: Any = None,
+                target_collector: Any = None) -> None:
+        set_computed_styles(self, element, parent, root, pseudo_type, base_url,
+                            target_collector)
+        if isinstance(element, PageType):
+            return
+        style = self._computed_styles[element, pseudo_type]
+        if parent is None:
+            token = self.font_config.__dict__.setdefault("_pamphlet_styles", object())
+            parent_class: Any = (token, base_url, repr(self.initial_page_sizes))
+        else:
+            parent_class = self._computed_styles[parent, None].__dict__.get("_pamphlet_class")
+            if parent_class is None:
+                return
+        declarations = style.cascaded
+        key = (parent_class, pseudo_type,
+               tuple(sorted((name, _frozen(value), weight)
+                            for name, (value, weight) in declarations.items()
+                            if name != "anchor")))
+        found = _style_classes.get(key)
+        if found is None:
+            if len(_style_classes) >= KEPT_STYLE_CLASSES:
+                _style_classes.clear()
+            held = [value for value, _ in declarations.values()]
+            found = _style_classes[key] = _StyleClass(
+                held, [value for value in held if isinstance(value, tokens.Pending)])
+        style._pamphlet_class = found
+
+    def missing(self: Any, key: str) -> Any:
+        found = self.__dict__.get("_pamphlet_class")
+        if found is None or key in _OWN_VALUES:
+            return work_out(self, key)
+        values = found.values
+        if key in values:
+            value = self[key] = values[key]
+            return value
+        warned = _warnings_given[0]
+        value = work_out(self, key)
+        # One that warns is worked out (and warns) each time; so is every value of a class
+        # with an invalid var(), which warns only the first time it is worked out.
+        if warned == _warnings_given[0] and _immutable(value) and \
+                not any(pending._reported_error for pending in found.pending):
+            values[key] = value
+        return value
+
+    LOGGER.addFilter(_count_warning)
+    style_for.set_computed_styles = classed
+    computed.__missing__ = missing
+    return True
+
+
+def _count_warning(record: logging.LogRecord) -> bool:
+    _warnings_given[0] += 1
+    return True
+
+
+def _frozen(value: Any) -> Any:
+    """A declaration's value as a key: plain values and tuples by what they hold, anything
+    else by its identity (kept alive by the class it names)."""
+    if isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, tuple):
+        return (type(value), tuple(_frozen(v) for v in value))
+    return ("id", id(value))
+
+
+def _immutable(value: Any) -> bool:
+    """Safe to share between elements and renders: WeasyPrint changes some values in place
+    (a colour's alpha), never a string, a number or a tuple of them."""
+    if isinstance(value, _PLAIN):
+        return True
+    return (type(value) is tuple or (isinstance(value, tuple) and hasattr(value, "_fields"))) \
+        and all(_immutable(v) for v in value)
+
+
 def _subclasses(kind: type) -> list[type]:
     return [sub for direct in kind.__subclasses__() for sub in (direct, *_subclasses(direct))]
 
@@ -1138,6 +1266,7 @@ class _Parsed:
     counter_styles: dict[str, Any]
     colour_profiles: dict[str, Any]
     logged: list[logging.LogRecord]
+    pending: list[Any]
 
 
 _parsed: weakref.WeakKeyDictionary[Any, dict[Any, _Parsed]] = weakref.WeakKeyDictionary()
@@ -1189,13 +1318,27 @@ def _let_go(key: tuple[int, str]) -> None:
 
 def _keep_stylesheets() -> bool:
     from weasyprint import css as cascade
+    from weasyprint.css import tokens
     from weasyprint.logger import LOGGER
 
     original = cascade.CSS
     parameters = inspect.signature(original.__init__).parameters
     if not {"font_config", "matcher", "layer", *_ACCUMULATORS} <= set(parameters) or \
-            _source(cascade.find_stylesheets).count("CSS(") != 2:
+            _source(cascade.find_stylesheets).count("CSS(") != 2 or \
+            _source(tokens.Pending.solve).count("self._reported_error") != 2:
         return False
+    # A value with var() (a Pending) warns once that it is invalid, the first time it is
+    # worked out, and then remembers that it did: each one a kept sheet holds is told to
+    # forget, so that every render warns as a freshly parsed sheet would.
+    made: list[list[Any]] = []
+    pending_init = tokens.Pending.__init__
+
+    def noted(self: Any, *args: Any, **kwargs: Any) -> None:
+        pending_init(self, *args, **kwargs)
+        if made:
+            made[-1].append(self)
+
+    tokens.Pending.__init__ = noted
 
     def stylesheet(*args: Any, **kwargs: Any) -> Any:
         font_config = kwargs.get("font_config")
@@ -1218,16 +1361,20 @@ def _keep_stylesheets() -> bool:
             logged: list[logging.LogRecord] = []
             catcher = _Catch(logged)
             LOGGER.addHandler(catcher)
+            made.append([])
             try:
                 sheet = original(**kwargs)
             finally:
                 LOGGER.removeHandler(catcher)
+                pending = made.pop()
             if len(layers) != before:  # cascade layers are counted by position: not kept
                 return sheet
             kept[key] = _Parsed(sheet, page_rules[rules:],
                                 _added(styles, counter_style), _added(profiles, colour_profiles),
-                                logged)
+                                logged, pending)
             return sheet
+        for value in found.pending:
+            value._reported_error = False
         page_rules.extend(found.page_rules)
         counter_style.update(found.counter_styles)
         colour_profiles.update(found.colour_profiles)

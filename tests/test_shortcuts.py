@@ -280,6 +280,84 @@ def test_the_lean_flow_test_answers_as_weasyprint_does():
     assert True in answers and False in answers
 
 
+STYLES_PROGRAM = r"""
+import json, sys
+from pathlib import Path
+from pamphlet import shortcuts
+from pamphlet.render import render
+
+installed = shortcuts.install()
+folder = Path(sys.argv[1])
+messages = []
+for name in sys.argv[3:]:
+    rendered = render((folder / name).read_text(), folder, [folder])
+    messages.append(rendered.messages)
+Path(sys.argv[2]).write_bytes(rendered.pdf)
+print(json.dumps(len(shortcuts._style_classes)))
+print(json.dumps(messages))
+"""
+
+
+def _styles_page(variant: int) -> str:
+    """Elements whose declarations are the same but whose computed styles are not: under
+    parents of other sizes, colours, languages and decorations; with their own ids (links
+    that print the page they point to), attributes their content reads, custom properties,
+    `calc()` and `ex` lengths, inline styles; and an invalid `var()`, which warns the first
+    time it is worked out in a render. `variant` changes the sizes, so that a later render
+    has other values to give."""
+    size = 9 + variant
+    text = ("The depot voted to refuse the Sunday rota and the Arbeitszeitverlängerung "
+            "that came with it")
+
+    def block(kind: str, n: int) -> str:
+        return (f'<div class="{kind}"><p id="p{kind}{n}" data-n="{n}">{text} {n}.</p>'
+                f'<p data-n="{n + 1}" style="border-top: 1pt solid var(--accent)">{text}.</p>'
+                f'<p lang="de" class="de">{text}.</p></div>')
+
+    css = (f"@page {{ size: A6; margin: 8mm }} :root {{ --accent: #c00 }} "
+           f"body {{ font: {size}pt/1.3 serif; hyphens: auto }} "
+           f".big {{ font-size: 1.4em; --accent: #00c; color: #336 }} "
+           f".small {{ font-size: 0.8em; text-decoration: underline }} "
+           f"p {{ margin: 0 0 0.5em 1em; padding-left: calc(1ex + 2pt); color: var(--accent); "
+           f"border-left: 0.3em solid }} p[data-n]::before {{ content: attr(data-n) '. ' }} "
+           f".de {{ width: 60%; text-indent: 2ex }} a::after {{ content: ' (page ' "
+           f"target-counter(attr(href), page) ')' }} .odd {{ width: calc(10px + "
+           f"var(--angle)); --angle: 1deg }}")
+    blocks = "".join(block(kind, n) for n in range(3) for kind in ("big", "small", "plain"))
+    links = "".join(f'<p><a href="#p{kind}{n}">{kind} {n}</a></p>'
+                    for n in range(3) for kind in ("big", "small", "plain"))
+    return (f"<!DOCTYPE html><html lang=en><head><style>{css}</style></head><body>"
+            f'<div id="o1"><p class="odd">Odd</p></div><div id="o2"><p class="odd">Odd '
+            f'again</p></div>{links}{blocks}</body></html>')
+
+
+def test_computed_styles_shared_are_the_styles_weasyprint_works_out(tmp_path: Path):
+    """keep_computed_styles gives an element the computed values of an earlier element (in
+    this render or an earlier one) whose declarations and parent's class are the same: the
+    pages are plain WeasyPrint's, pixel for pixel, and each render warns as WeasyPrint does.
+    (Leaving the parent's class out of what names a class, sharing a value of a class whose
+    var() has failed, or giving a kept stylesheet's var() values again without their
+    warning: each makes this fail, tried.)"""
+    (tmp_path / "before.html").write_text(_styles_page(variant=2), encoding="utf-8")
+    (tmp_path / "page.html").write_text(_styles_page(variant=0), encoding="utf-8")
+    pdfs, classes, messages = {}, {}, {}
+    for on in (False, True):
+        pdfs[on] = tmp_path / f"{on}.pdf"
+        renders = ["before.html", "page.html", "page.html"] if on else ["page.html"]
+        done = subprocess.run([sys.executable, "-c", STYLES_PROGRAM, str(tmp_path),
+                               str(pdfs[on]), *renders], capture_output=True, text=True,
+                              timeout=300,
+                              env={**os.environ, "PAMPHLET_SHORTCUTS": "1" if on else "0"})
+        assert done.returncode == 0, done.stderr
+        classes[on], messages[on] = (json.loads(line)
+                                     for line in done.stdout.strip().splitlines()[-2:])
+    assert classes[True] > 20, "the styles were not shared"
+    plain = messages[False][0]
+    assert any("Ignored `width" in m for m in plain), plain
+    assert messages[True][1:] == [plain, plain], "a render warned otherwise than WeasyPrint"
+    assert assert_same_pages(pdfs[False], pdfs[True], 150) >= 2
+
+
 LINES_PROGRAM = r"""
 import json, sys
 from pathlib import Path
