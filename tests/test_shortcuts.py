@@ -280,7 +280,7 @@ def test_the_lean_flow_test_answers_as_weasyprint_does():
     assert True in answers and False in answers
 
 
-STYLES_PROGRAM = r"""
+RENDERS_PROGRAM = r"""
 import json, sys
 from pathlib import Path
 from pamphlet import shortcuts
@@ -288,14 +288,33 @@ from pamphlet.render import render
 
 installed = shortcuts.install()
 folder = Path(sys.argv[1])
-messages = []
+lines, messages = [], []
 for name in sys.argv[3:]:
     rendered = render((folder / name).read_text(), folder, [folder])
+    lines.append(sum(len(kept) for stores in shortcuts._lines.values()
+                     for kept in stores.values()) if installed else 0)
     messages.append(rendered.messages)
 Path(sys.argv[2]).write_bytes(rendered.pdf)
-print(json.dumps(len(shortcuts._style_classes)))
-print(json.dumps(messages))
+print(json.dumps({"lines": lines, "messages": messages,
+                  "style_classes": len(shortcuts._style_classes)}))
 """
+
+
+def _rendered_in_turn(folder: Path, quick: list[str], plain: list[str]
+                      ) -> tuple[dict[bool, Path], dict[bool, dict]]:
+    """The pages in `folder` rendered one after another in one process, with the shortcuts
+    (`quick`) and without (`plain`): the last render's PDF each way, and after each render
+    how many lines were kept, what WeasyPrint said, and how many style classes were kept."""
+    pdfs, results = {}, {}
+    for on, renders in ((False, plain), (True, quick)):
+        pdfs[on] = folder / f"{on}.pdf"
+        done = subprocess.run([sys.executable, "-c", RENDERS_PROGRAM, str(folder),
+                               str(pdfs[on]), *renders], capture_output=True, text=True,
+                              timeout=300,
+                              env={**os.environ, "PAMPHLET_SHORTCUTS": "1" if on else "0"})
+        assert done.returncode == 0, done.stderr
+        results[on] = json.loads(done.stdout.strip().splitlines()[-1])
+    return pdfs, results
 
 
 def _styles_page(variant: int) -> str:
@@ -340,40 +359,15 @@ def test_computed_styles_shared_are_the_styles_weasyprint_works_out(tmp_path: Pa
     warning: each makes this fail, tried.)"""
     (tmp_path / "before.html").write_text(_styles_page(variant=2), encoding="utf-8")
     (tmp_path / "page.html").write_text(_styles_page(variant=0), encoding="utf-8")
-    pdfs, classes, messages = {}, {}, {}
-    for on in (False, True):
-        pdfs[on] = tmp_path / f"{on}.pdf"
-        renders = ["before.html", "page.html", "page.html"] if on else ["page.html"]
-        done = subprocess.run([sys.executable, "-c", STYLES_PROGRAM, str(tmp_path),
-                               str(pdfs[on]), *renders], capture_output=True, text=True,
-                              timeout=300,
-                              env={**os.environ, "PAMPHLET_SHORTCUTS": "1" if on else "0"})
-        assert done.returncode == 0, done.stderr
-        classes[on], messages[on] = (json.loads(line)
-                                     for line in done.stdout.strip().splitlines()[-2:])
-    assert classes[True] > 20, "the styles were not shared"
-    plain = messages[False][0]
+    pdfs, results = _rendered_in_turn(tmp_path, ["before.html", "page.html", "page.html"],
+                                      ["page.html"])
+    assert results[True]["style_classes"] > 20, "the styles were not shared"
+    plain = results[False]["messages"][0]
     assert any("Ignored `width" in m for m in plain), plain
-    assert messages[True][1:] == [plain, plain], "a render warned otherwise than WeasyPrint"
+    assert results[True]["messages"][1:] == [plain, plain], \
+        "a render warned otherwise than WeasyPrint"
     assert assert_same_pages(pdfs[False], pdfs[True], 150) >= 2
 
-
-LINES_PROGRAM = r"""
-import json, sys
-from pathlib import Path
-from pamphlet import shortcuts
-from pamphlet.render import render
-
-installed = shortcuts.install()
-folder = Path(sys.argv[1])
-sizes = []
-for name in sys.argv[3:]:
-    rendered = render((folder / name).read_text(), folder, [folder])
-    sizes.append(sum(len(kept) for stores in shortcuts._lines.values()
-                     for kept in stores.values()) if installed else 0)
-Path(sys.argv[2]).write_bytes(rendered.pdf)
-print(json.dumps(sizes))
-"""
 
 TEXT = ("The branch met on Tuesday\tand voted to refuse the new rota, which cuts the break "
         "between split shifts to forty minutes and adds a Saturday in every four; the vote "
@@ -421,16 +415,9 @@ def test_lines_kept_from_another_render_are_the_lines_weasyprint_makes(tmp_path:
         shutil.copy(font, tmp_path)
     (tmp_path / "before.html").write_text(_lines_page(after=False), encoding="utf-8")
     (tmp_path / "after.html").write_text(_lines_page(after=True), encoding="utf-8")
-    pdfs, sizes = {}, {}
-    for on in (False, True):
-        pdfs[on] = tmp_path / f"{on}.pdf"
-        renders = ["before.html", "after.html", "after.html"] if on else ["after.html"]
-        done = subprocess.run([sys.executable, "-c", LINES_PROGRAM, str(tmp_path),
-                               str(pdfs[on]), *renders], capture_output=True, text=True,
-                              timeout=300,
-                              env={**os.environ, "PAMPHLET_SHORTCUTS": "1" if on else "0"})
-        assert done.returncode == 0, done.stderr
-        sizes[on] = json.loads(done.stdout.strip().splitlines()[-1])
+    pdfs, results = _rendered_in_turn(tmp_path, ["before.html", "after.html", "after.html"],
+                                      ["after.html"])
+    sizes = {on: result["lines"] for on, result in results.items()}
     before, after, again = sizes[True]
     assert before < after, "the changed paragraphs were not broken into lines again"
     assert after == again, "the lines of the last render were not kept for the next"
